@@ -1,0 +1,304 @@
+"""The ``ledrec`` command line. Every subcommand has ``--help``; results go to stdout as JSON, logs and
+progress bars to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from ledrec import __version__
+from ledrec.data.interactions import DataError
+from ledrec.data.splits import PROTOCOLS
+from ledrec.data.synthetic import SyntheticConfig
+from ledrec.io import ArtifactError, write_json
+from ledrec.models import MODELS
+from ledrec.models.base import Option
+
+log = logging.getLogger("ledrec")
+
+DATA_HELP = (
+    "dataset: a folder or file (MovieLens ratings.csv/ratings.dat/u.data, RecBole .inter, BARS train/valid/test "
+    "folder, pair-file folder like Taobao view/cart/buy, events .parquet/.csv), a folder written by "
+    "'ledrec prepare', or 'synthetic[:n_users=…,n_items=…,seed=…]' for generated data"
+)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _parse_list(option: Option, text: str) -> list[Any]:
+    values = [v.strip() for v in text.split(",")] if option.searchable else [text]
+    out = []
+    for v in values:
+        try:
+            out.append(option.type(v))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{_flag(option.name)}: {v!r} is not a {option.type.__name__}") from None
+    return out
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _model_options() -> dict[str, Option]:
+    """Union of every model's options; a name shared by two models must mean the same type."""
+    merged: dict[str, Option] = {}
+    for model in MODELS.values():
+        for o in model.options:
+            if o.name in merged and merged[o.name].type is not o.type:
+                raise TypeError(f"option {o.name!r} has different types in different models")
+            merged.setdefault(o.name, o)
+    return merged
+
+
+def _add_common_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument(
+        "--protocol",
+        required=True,
+        choices=PROTOCOLS,
+        help="strong: held-out users, 80/20 fold-in (Mult-VAE); bars: fixed train/test files (BARS)",
+    )
+    p.add_argument("--format", default=None, help="force a reader instead of detecting it from file names")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (splits, init, sampling)")
+    p.add_argument(
+        "--feedback", default=None, help="comma-separated event types that form the training matrix (default: all)"
+    )
+    g = p.add_argument_group("protocol options")
+    g.add_argument(
+        "--min-rating",
+        type=float,
+        default=None,
+        help="strong: keep ratings >= this (default 3.5, as ../shared/README.md says)",
+    )
+    g.add_argument(
+        "--heldout-users",
+        type=float,
+        default=None,
+        help="strong: validation and test users each, a fraction (<1) or a count (default 0.1)",
+    )
+    g.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=None,
+        help="bars without a valid file: share of each user's train items carved out for validation (default 0.1)",
+    )
+
+
+def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if args.protocol == "strong":
+        if args.min_rating is not None:
+            opts["min_rating"] = args.min_rating
+        if args.heldout_users is not None:
+            h = args.heldout_users
+            opts["heldout_users"] = int(h) if h >= 1 else h
+    elif args.protocol == "bars" and args.valid_fraction is not None:
+        opts["valid_fraction"] = args.valid_fraction
+    return opts
+
+
+def _feedback(args: argparse.Namespace) -> list[str] | None:
+    return None if args.feedback is None else [f.strip() for f in args.feedback.split(",") if f.strip()]
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def cmd_run(args: argparse.Namespace) -> int:
+    from ledrec.train.run import RunConfig, run
+
+    model_cls = MODELS[args.model]
+    params: dict[str, list[Any]] = {}
+    for o in model_cls.options:
+        given = getattr(args, o.name, None)
+        params[o.name] = given if given is not None else [o.default]
+    config = RunConfig(
+        data=args.data,
+        protocol=args.protocol,
+        model=args.model,
+        params=params,
+        seed=args.seed,
+        format=args.format,
+        feedback=_feedback(args),
+        protocol_options=_protocol_options(args),
+        out=args.out,
+        progress=not args.quiet,
+        select_max_items=args.select_max_items,
+    )
+    result = run(config)
+    text = json.dumps(result, indent=None if args.compact else 2)
+    print(text)
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from ledrec.train.run import RunConfig, load_prepared
+
+    data = load_prepared(
+        RunConfig(
+            data=args.data,
+            protocol=args.protocol,
+            model="pop",
+            seed=args.seed,
+            format=args.format,
+            feedback=_feedback(args),
+            protocol_options=_protocol_options(args),
+        )
+    )
+    data.save(args.out)
+    print(json.dumps(data.summary(), indent=2))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ledrec.train.run import load_dataset
+
+    ds = load_dataset(args.data, args.format)
+    out: dict[str, Any] = {
+        "name": ds.name,
+        "format": ds.format,
+        "path": ds.path,
+        "users": len(ds.users),
+        "items": len(ds.items),
+        "parts": {},
+    }
+    for name, part in ds.parts.items():
+        counts = {t: int((part.feedback == k).sum()) for k, t in enumerate(part.feedback_types)}
+        out["parts"][name] = {
+            "events": len(part),
+            "feedback": counts,
+            "users_with_events": len(set(part.user.tolist())),
+            "items_with_events": len(set(part.item.tolist())),
+            "timestamps": part.timestamp is not None,
+            "ratings": part.rating is not None,
+            "partitions": None if part.partitions is None else len(part.partitions),
+        }
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ledrec.data.synthetic import generate, write_events
+
+    config = SyntheticConfig(**{f.name: getattr(args, f.name) for f in fields(SyntheticConfig)})
+    data = generate(config)
+    path = write_events(data, args.out, config)
+    print(
+        json.dumps(
+            {
+                "path": str(path),
+                "events": len(data),
+                "users": data.n_users,
+                "items": data.n_items,
+                "feedback": {t: int((data.feedback == k).sum()) for k, t in enumerate(data.feedback_types)},
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledrec", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"ledrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "run",
+        help="prepare data, select on validation, fit, evaluate on test, print JSON",
+        description="Prepare the data with a protocol, choose hyper-parameters on validation only "
+        "(options given as comma-separated lists are searched), fit the final model, "
+        "evaluate it on test and print one JSON object.",
+    )
+    _add_common_data_args(p)
+    p.add_argument("--model", required=True, choices=sorted(MODELS), help="recommender to run")
+    p.add_argument("--out", default=None, help="run directory to keep the fitted model (npz + JSON manifest)")
+    p.add_argument("--json", default=None, help="also write the result object to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--compact", action="store_true", help="print the JSON on one line")
+    p.add_argument(
+        "--select-max-items",
+        type=int,
+        default=None,
+        help="search hyper-parameters on the N most popular items only, then refit the winner on all items "
+        "(for models whose fit grows fast with the catalog, like EASE at O(I^3))",
+    )
+    options = _model_options()
+    g = p.add_argument_group("model options (comma-separated lists are searched on validation)")
+    for o in options.values():
+        users = ", ".join(name for name, m in MODELS.items() if o in m.options)
+        g.add_argument(
+            f"--{_flag(o.name)}",
+            dest=o.name,
+            default=None,
+            type=lambda text, o=o: _parse_list(o, text),
+            help=f"[{users}] {o.help} (default {o.default})",
+        )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "prepare",
+        help="apply a protocol and save the prepared dataset for reuse",
+        description="Read a dataset, apply a protocol (seeded) and save the result; "
+        "'ledrec run --data DIR' reloads it.",
+    )
+    _add_common_data_args(p)
+    p.add_argument("--out", required=True, help="folder to write")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "info",
+        help="read a dataset and print its counts",
+        description="Read a dataset with the detected (or named) reader and print counts as JSON.",
+    )
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument("--format", default=None, help="force a reader")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "generate",
+        help="write a synthetic multi-feedback event table (Parquet)",
+        description="Generate the seeded synthetic event log (views, clicks, sales, partitions) "
+        "described in ledrec.data.synthetic and write it as Parquet.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out", required=True, help="Parquet file to write (a .json sidecar holds the config)")
+    defaults = SyntheticConfig()
+    for f in fields(SyntheticConfig):
+        p.add_argument(
+            f"--{_flag(f.name)}",
+            dest=f.name,
+            type=type(getattr(defaults, f.name)),
+            default=getattr(defaults, f.name),
+            help=f.name.replace("_", " "),
+        )
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args)
+    except (DataError, ArtifactError, FileNotFoundError) as exc:
+        print(f"ledrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

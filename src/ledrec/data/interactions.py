@@ -1,0 +1,233 @@
+"""The one in-memory representation of interaction data used by every stage.
+
+An :class:`Interactions` object is a columnar event log (numpy arrays of equal length) plus vocabularies
+that map the original user/item ids (strings) to dense indices ``0..n-1``. Everything downstream works on
+indices and scipy sparse matrices built from it; the vocabularies travel with every artifact so that a
+served model can answer in original ids.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ledrec.io import load_artifact, save_artifact
+
+
+class DataError(ValueError):
+    """Input data is malformed. The message names the file and, where it applies, the line."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Original ids (as strings) ↔ dense indices. ``ids[i]`` is the original id of index ``i``."""
+
+    ids: np.ndarray  # (n,) unicode strings, unique
+    _index: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    @classmethod
+    def encode(cls, raw: np.ndarray | Sequence) -> tuple[Vocabulary, np.ndarray]:
+        """Build a vocabulary from raw ids and return it with the int32 codes of ``raw``.
+
+        Numeric ids are sorted numerically (so ``ids`` reads 1, 2, 10, not 1, 10, 2); others as strings.
+        """
+        raw = np.asarray(raw)
+        if raw.dtype.kind not in "iuf":
+            raw = raw.astype(str)
+        uniques, codes = np.unique(raw, return_inverse=True)
+        return cls(uniques.astype(str)), codes.astype(np.int32, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _map(self) -> dict[str, int]:
+        if self._index is None:  # built on first use: most callers only need ids
+            object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.ids.tolist())})
+        return self._index
+
+    def index(self, original_id: str) -> int:
+        """Index of an original id; raises ``KeyError`` for unknown ids."""
+        return self._map()[str(original_id)]
+
+    def lookup(self, original_ids: Iterable, missing: int = -1) -> np.ndarray:
+        """Indices of many original ids; unknown ids map to ``missing``."""
+        get = self._map().get
+        return np.fromiter((get(str(x), missing) for x in original_ids), dtype=np.int64)
+
+
+@dataclass
+class Interactions:
+    """A columnar event log: row ``k`` says user ``user[k]`` had event ``feedback[k]`` on item ``item[k]``.
+
+    ``feedback`` holds codes into ``feedback_types`` (e.g. ``("view", "click", "sale")``). ``rating``,
+    ``timestamp`` and ``partition`` are optional columns (``None`` when the source has none).
+    """
+
+    user: np.ndarray  # (n,) int32 index into users
+    item: np.ndarray  # (n,) int32 index into items
+    users: Vocabulary
+    items: Vocabulary
+    feedback: np.ndarray | None = None  # (n,) int8 index into feedback_types
+    feedback_types: tuple[str, ...] = ("interaction",)
+    rating: np.ndarray | None = None  # (n,) float32
+    timestamp: np.ndarray | None = None  # (n,) int64, seconds
+    partition: np.ndarray | None = None  # (n,) int32 index into partitions
+    partitions: Vocabulary | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.user)
+        if self.feedback is None:
+            self.feedback = np.zeros(n, dtype=np.int8)
+        for name in ("item", "feedback", "rating", "timestamp", "partition"):
+            col = getattr(self, name)
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {name!r} has {len(col)} rows, expected {n}")
+
+    # ---------------------------------------------------------------- sizes
+    def __len__(self) -> int:
+        return len(self.user)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{t}={int((self.feedback == k).sum())}" for k, t in enumerate(self.feedback_types))
+        return (
+            f"Interactions({len(self):,} events, {self.n_users:,} users, {self.n_items:,} items; {kinds}"
+            f"{'; ratings' if self.rating is not None else ''}"
+            f"{'; timestamps' if self.timestamp is not None else ''}"
+            f"{f'; {len(self.partitions)} partitions' if self.partitions is not None else ''})"
+        )
+
+    # ---------------------------------------------------------------- views
+    def feedback_code(self, name: str) -> int:
+        try:
+            return self.feedback_types.index(name)
+        except ValueError:
+            raise KeyError(f"unknown feedback type {name!r}; this data has {list(self.feedback_types)}") from None
+
+    def select(self, mask: np.ndarray) -> Interactions:
+        """Rows where ``mask`` is true (or the given row indices); vocabularies are kept unchanged."""
+
+        def take(col: np.ndarray | None) -> np.ndarray | None:
+            return None if col is None else col[mask]
+
+        return replace(
+            self,
+            user=self.user[mask],
+            item=self.item[mask],
+            feedback=take(self.feedback),
+            rating=take(self.rating),
+            timestamp=take(self.timestamp),
+            partition=take(self.partition),
+        )
+
+    def with_feedback(self, names: Iterable[str] | None) -> Interactions:
+        """Only the events whose type is in ``names`` (all when ``None``)."""
+        if names is None:
+            return self
+        codes = [self.feedback_code(n) for n in names]
+        return self.select(np.isin(self.feedback, codes))
+
+    def to_csr(self, n_users: int | None = None, n_items: int | None = None, binary: bool = True) -> sp.csr_matrix:
+        """User × item matrix (float32). Binary (repeated events count once) unless ``binary=False``."""
+        shape = (n_users or self.n_users, n_items or self.n_items)
+        data = np.ones(len(self), dtype=np.float32)
+        m = sp.csr_matrix((data, (self.user, self.item)), shape=shape, dtype=np.float32)
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        return m
+
+    @classmethod
+    def concat(cls, parts: Sequence[Interactions]) -> Interactions:
+        """Stack several logs that share vocabularies (e.g. one per feedback type)."""
+        first = parts[0]
+        for p in parts[1:]:
+            if p.users is not first.users or p.items is not first.items:
+                raise ValueError("concat needs logs that share the same vocabulary objects")
+        types: list[str] = []
+        feedback = []
+        for p in parts:
+            remap = np.array([_index_or_add(types, t) for t in p.feedback_types], dtype=np.int8)
+            feedback.append(remap[p.feedback])
+
+        def cat(name: str) -> np.ndarray | None:
+            cols = [getattr(p, name) for p in parts]
+            return None if any(c is None for c in cols) else np.concatenate(cols)
+
+        return cls(
+            user=np.concatenate([p.user for p in parts]),
+            item=np.concatenate([p.item for p in parts]),
+            users=first.users,
+            items=first.items,
+            feedback=np.concatenate(feedback),
+            feedback_types=tuple(types),
+            rating=cat("rating"),
+            timestamp=cat("timestamp"),
+            partition=cat("partition"),
+            partitions=first.partitions,
+            source=first.source,
+        )
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        arrays = {
+            "user": self.user,
+            "item": self.item,
+            "feedback": self.feedback,
+            "user_ids": self.users.ids,
+            "item_ids": self.items.ids,
+        }
+        for name in ("rating", "timestamp", "partition"):
+            if getattr(self, name) is not None:
+                arrays[name] = getattr(self, name)
+        if self.partitions is not None:
+            arrays["partition_ids"] = self.partitions.ids
+        return save_artifact(
+            directory,
+            "interactions",
+            arrays,
+            extra={"feedback_types": list(self.feedback_types), "source": self.source},
+        )
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> Interactions:
+        a, manifest = load_artifact(directory, kind="interactions")
+        return cls(
+            user=a["user"],
+            item=a["item"],
+            users=Vocabulary(a["user_ids"]),
+            items=Vocabulary(a["item_ids"]),
+            feedback=a["feedback"],
+            feedback_types=tuple(manifest["feedback_types"]),
+            rating=a.get("rating"),
+            timestamp=a.get("timestamp"),
+            partition=a.get("partition"),
+            partitions=Vocabulary(a["partition_ids"]) if "partition_ids" in a else None,
+            source=manifest.get("source", ""),
+        )
+
+
+def _index_or_add(values: list[str], v: str) -> int:
+    if v not in values:
+        values.append(v)
+    return values.index(v)
+
+
+def encode_shared(*columns: np.ndarray) -> tuple[Vocabulary, list[np.ndarray]]:
+    """One vocabulary over several raw id columns (e.g. the user column of train and test files)."""
+    lengths = [len(c) for c in columns]
+    vocab, codes = Vocabulary.encode(np.concatenate([np.asarray(c) for c in columns]))
+    return vocab, np.split(codes, np.cumsum(lengths)[:-1])

@@ -1,0 +1,314 @@
+"""The two evaluation protocols, exactly as ``../shared/README.md`` defines them, and prepared datasets.
+
+*Strong generalization* (Liang et al. 2018, Mult-VAE; the seed paper's ML-20M setup): disjoint sets of
+held-out users for validation and test; each held-out history is split at random 80% input / 20% target;
+models never see held-out users while fitting and must fold them in. Recall@k divides by min(k, |target|).
+
+*Weak generalization on fixed files* (BARS, Zhu et al. 2022): every user's history is the train file, the
+targets are the test file. Hyper-parameters are chosen on the ``valid`` file when there is one, otherwise
+on a seeded carve-out of train. Recall@k divides by |target|.
+
+Both produce a :class:`PreparedData`: a training matrix for model selection, a validation set, a training
+matrix for the final model, and a test set, all as CSR matrices over one item vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ledrec.data.interactions import DataError, Interactions, Vocabulary
+from ledrec.data.readers import Dataset
+from ledrec.io import load_artifact, save_artifact
+
+PROTOCOLS = ("strong", "bars")
+
+
+@dataclass
+class EvalSet:
+    """Held-out users: ``input`` is what a model sees (and what is excluded from ranking), ``target`` what
+    it should find. Rows are aligned; every row has at least one target item."""
+
+    input: sp.csr_matrix  # (n_users, n_items) float32 0/1
+    target: sp.csr_matrix  # (n_users, n_items) float32 0/1
+    user_ids: np.ndarray  # (n_users,) original user ids
+
+    def __post_init__(self) -> None:
+        if self.input.shape != self.target.shape:
+            raise ValueError(f"input {self.input.shape} and target {self.target.shape} differ")
+
+    @property
+    def n_users(self) -> int:
+        return self.input.shape[0]
+
+    def subset(self, rows: np.ndarray) -> EvalSet:
+        return EvalSet(self.input[rows], self.target[rows], self.user_ids[rows])
+
+
+@dataclass
+class PreparedData:
+    """Everything a run needs, protocol applied. ``fit_valid`` trains models while hyper-parameters are
+    chosen on ``valid``; ``fit_test`` trains the final model that is scored on ``test``."""
+
+    name: str
+    protocol: str
+    items: Vocabulary
+    fit_valid: sp.csr_matrix  # (n_fit_users, n_items)
+    valid: EvalSet
+    fit_test: sp.csr_matrix
+    test: EvalSet
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def recall_normalization(self) -> str:
+        """``"min"``: hits / min(k, |target|) (Mult-VAE); ``"target"``: hits / |target| (BARS)."""
+        return "min" if self.protocol == "strong" else "target"
+
+    @property
+    def selection_metric(self) -> str:
+        """The validation metric that chooses hyper-parameters and checkpoints (NDCG@100 strong, @20 BARS)."""
+        return "ndcg@100" if self.protocol == "strong" else "ndcg@20"
+
+    def summary(self) -> dict[str, Any]:
+        def nnz(m: sp.csr_matrix) -> int:
+            return int(m.nnz)
+
+        return {
+            "dataset": self.name,
+            "protocol": self.protocol,
+            "items": self.n_items,
+            "fit_valid": {"users": self.fit_valid.shape[0], "interactions": nnz(self.fit_valid)},
+            "valid": {"users": self.valid.n_users, "input": nnz(self.valid.input), "target": nnz(self.valid.target)},
+            "fit_test": {"users": self.fit_test.shape[0], "interactions": nnz(self.fit_test)},
+            "test": {"users": self.test.n_users, "input": nnz(self.test.input), "target": nnz(self.test.target)},
+            **self.meta,
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        arrays: dict[str, np.ndarray] = {"item_ids": self.items.ids}
+        for name, m in self._matrices().items():
+            arrays[f"{name}.indptr"] = m.indptr
+            arrays[f"{name}.indices"] = m.indices
+        arrays["valid.user_ids"] = self.valid.user_ids
+        arrays["test.user_ids"] = self.test.user_ids
+        shapes = {name: list(m.shape) for name, m in self._matrices().items()}
+        return save_artifact(
+            directory,
+            "prepared",
+            arrays,
+            config=self.meta,
+            extra={"name": self.name, "protocol": self.protocol, "shapes": shapes},
+        )
+
+    def _matrices(self) -> dict[str, sp.csr_matrix]:
+        return {
+            "fit_valid": self.fit_valid,
+            "valid.input": self.valid.input,
+            "valid.target": self.valid.target,
+            "fit_test": self.fit_test,
+            "test.input": self.test.input,
+            "test.target": self.test.target,
+        }
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> PreparedData:
+        a, manifest = load_artifact(directory, kind="prepared")
+
+        def csr(name: str) -> sp.csr_matrix:
+            indices = a[f"{name}.indices"]
+            data = np.ones(len(indices), dtype=np.float32)
+            return sp.csr_matrix((data, indices, a[f"{name}.indptr"]), shape=tuple(manifest["shapes"][name]))
+
+        return cls(
+            name=manifest["name"],
+            protocol=manifest["protocol"],
+            items=Vocabulary(a["item_ids"]),
+            fit_valid=csr("fit_valid"),
+            valid=EvalSet(csr("valid.input"), csr("valid.target"), a["valid.user_ids"]),
+            fit_test=csr("fit_test"),
+            test=EvalSet(csr("test.input"), csr("test.target"), a["test.user_ids"]),
+            meta=manifest["config"],
+        )
+
+
+def is_prepared(path: str | os.PathLike[str]) -> bool:
+    p = Path(path) / "manifest.json"
+    return p.is_file() and '"kind": "prepared"' in p.read_text()[:200]
+
+
+# ============================================================================================ strong
+def strong_generalization(
+    data: Interactions,
+    *,
+    min_rating: float | None = 3.5,
+    min_user_positives: int = 5,
+    heldout_users: float | int = 0.1,
+    target_fraction: float = 0.2,
+    feedback: Iterable[str] | None = None,
+    seed: int = 0,
+    name: str = "",
+) -> PreparedData:
+    """The Mult-VAE protocol (Liang et al. 2018, their ``preprocess`` notebook), with the shared README's
+    threshold: keep ratings >= ``min_rating`` (Liang's code keeps > 3.5, i.e. >= 4 on half-star data; the
+    README says >= 3.5), users with >= ``min_user_positives`` positives; hold out ``heldout_users`` users
+    (a fraction, or a count) for validation and as many for test; items are those of the training users;
+    each held-out user with >= 5 items gets ``int(target_fraction * n)`` random items as target, the rest
+    as input (users with fewer items keep all as input and are not evaluated, as in Liang's code).
+    """
+    rng = np.random.default_rng(seed)
+    data = data.with_feedback(feedback)
+    if data.rating is not None and min_rating is not None:
+        data = data.select(data.rating >= min_rating)
+    x = data.to_csr()  # (users, items) binary: repeated events count once
+    positives = np.diff(x.indptr)
+    x = x[positives >= min_user_positives]
+    user_ids = data.users.ids[positives >= min_user_positives]
+    n_users = x.shape[0]
+    n_heldout = heldout_users if isinstance(heldout_users, int) else round(heldout_users * n_users)
+    if n_heldout < 1 or 2 * n_heldout >= n_users:
+        raise DataError(
+            f"{name or data.source}: {n_users} users with >= {min_user_positives} positives "
+            f"cannot give {n_heldout} validation and {n_heldout} test users and keep any for training"
+        )
+    order = rng.permutation(n_users)
+    train_rows = np.sort(order[: n_users - 2 * n_heldout])
+    valid_rows = np.sort(order[n_users - 2 * n_heldout : n_users - n_heldout])
+    test_rows = np.sort(order[n_users - n_heldout :])
+
+    train = x[train_rows]
+    train_items = np.flatnonzero(np.diff(train.tocsc().indptr) > 0)  # items seen by training users
+    train = train[:, train_items]
+
+    def heldout(rows: np.ndarray) -> EvalSet:
+        m = x[rows][:, train_items].tocsr()
+        inp, tgt = _split_rows(m, target_fraction, rng, min_items=5)
+        keep = np.diff(tgt.indptr) > 0
+        return EvalSet(inp[keep], tgt[keep], user_ids[rows][keep])
+
+    valid = heldout(valid_rows)
+    test = heldout(test_rows)
+    meta = {
+        "min_rating": min_rating,
+        "min_user_positives": min_user_positives,
+        "heldout_users": n_heldout,
+        "target_fraction": target_fraction,
+        "seed": seed,
+        "feedback": None if feedback is None else list(feedback),
+    }
+    return PreparedData(
+        name or data.source,
+        "strong",
+        Vocabulary(data.items.ids[train_items]),
+        fit_valid=train,
+        valid=valid,
+        fit_test=train,
+        test=test,
+        meta=meta,
+    )
+
+
+def _split_rows(
+    m: sp.csr_matrix, fraction: float, rng: np.random.Generator, min_items: int = 1
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Per row, move ``int(fraction * n)`` random entries to a second matrix (rows with < min_items stay)."""
+    m = m.tocsr()
+    m.sort_indices()
+    to_target = np.zeros(m.nnz, dtype=bool)
+    for r in range(m.shape[0]):
+        start, end = m.indptr[r], m.indptr[r + 1]
+        n = end - start
+        if n >= min_items:
+            k = int(fraction * n)
+            if fraction > 0 and k == 0 and n >= 2:
+                k = 1
+            to_target[start + rng.choice(n, size=k, replace=False)] = True
+    return _mask_csr(m, ~to_target), _mask_csr(m, to_target)
+
+
+def _mask_csr(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+    return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape, dtype=np.float32)
+
+
+# ============================================================================================ fixed (BARS)
+def fixed_split(
+    ds: Dataset,
+    *,
+    valid_fraction: float = 0.1,
+    feedback: Iterable[str] | None = None,
+    seed: int = 0,
+) -> PreparedData:
+    """The BARS protocol on a dataset with fixed ``train``/``test`` (and maybe ``valid``) parts.
+
+    History = train (events of ``feedback`` types; all by default); targets = test. Without a ``valid``
+    part, each user with >= 2 train items of the target type (the test part's type) gives
+    ``max(1, int(valid_fraction * n))`` random ones to validation; the model chosen there is refit on
+    the whole train before testing. Items never seen in train stay in the ranking (as misses).
+    """
+    if not ds.is_fixed_split:
+        raise DataError(
+            f"{ds.path}: the BARS protocol needs fixed train/test files; this dataset has "
+            f"parts {list(ds.parts)} (use --protocol strong)"
+        )
+    rng = np.random.default_rng(seed)
+    train_events = ds.parts["train"].with_feedback(feedback)
+    train = train_events.to_csr()
+    test_target = ds.parts["test"].to_csr()
+    if "valid" in ds.parts:
+        fit_valid = train
+        valid = _eval_set(train, ds.parts["valid"].to_csr(), ds.users.ids)
+        how = "valid file"
+    else:
+        target_type = ds.parts["test"].feedback_types[0]
+        if target_type in train_events.feedback_types:
+            carve_from = train_events.with_feedback([target_type]).to_csr()
+        else:  # single-type data: the test type is just a label
+            carve_from = train
+        _, carved = _split_rows(carve_from, valid_fraction, rng, min_items=2)
+        fit_valid = _subtract(train, carved)
+        valid = _eval_set(fit_valid, carved, ds.users.ids)
+        how = f"{valid_fraction:.0%} of train per user (seed {seed})"
+    test = _eval_set(train, test_target, ds.users.ids)
+    meta = {"validation": how, "seed": seed, "feedback": None if feedback is None else list(feedback)}
+    return PreparedData(
+        ds.name, "bars", ds.items, fit_valid=fit_valid, valid=valid, fit_test=train, test=test, meta=meta
+    )
+
+
+def _eval_set(history: sp.csr_matrix, target: sp.csr_matrix, user_ids: np.ndarray) -> EvalSet:
+    target = _subtract(target, history)  # a target the user already has is no target (BARS files share none)
+    rows = np.flatnonzero(np.diff(target.indptr) > 0)
+    return EvalSet(history[rows], target[rows], user_ids[rows])
+
+
+def _subtract(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
+    """Entries of binary ``a`` that are not in binary ``b``."""
+    out = (a - a.multiply(b)).tocsr()
+    out.eliminate_zeros()
+    return out.astype(np.float32)
+
+
+def prepare(
+    ds: Dataset, protocol: str, *, seed: int = 0, feedback: Iterable[str] | None = None, **options: Any
+) -> PreparedData:
+    """Apply a protocol by name to a dataset."""
+    if protocol == "strong":
+        if ds.is_fixed_split:
+            data = Interactions.concat([p for p in ds.parts.values()])
+        else:
+            data = ds.parts["all"]
+        return strong_generalization(data, seed=seed, feedback=feedback, name=ds.name, **options)
+    if protocol == "bars":
+        return fixed_split(ds, seed=seed, feedback=feedback, **options)
+    raise DataError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")

@@ -1,0 +1,19 @@
+"""Recommenders: one module per algorithm, all following :class:`ledrec.models.base.Recommender`."""
+
+from __future__ import annotations
+
+from ledrec.models.base import Option, Recommender
+from ledrec.models.ease import EASE
+from ledrec.models.popularity import Popularity
+
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE)}
+
+
+def get_model(name: str) -> type[Recommender]:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+__all__ = ["EASE", "MODELS", "Option", "Popularity", "Recommender", "get_model"]

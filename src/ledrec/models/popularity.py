@@ -1,0 +1,27 @@
+"""Popularity: the seed paper's "Global Best Of" (GBO). Every user gets the most-interacted items."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from ledrec.data.splits import EvalSet
+from ledrec.models.base import Recommender
+
+
+class Popularity(Recommender):
+    """Score of item i = number of training users who interacted with i (the same for every user)."""
+
+    name = "pop"
+
+    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
+        X = sp.csr_matrix(X, dtype=np.float32)
+        self.item_counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()  # (I,)
+        self.n_items_ = X.shape[1]
+        return self
+
+    def score(self, X: sp.csr_matrix) -> np.ndarray:
+        X = self._check_input(X)
+        return np.broadcast_to(self.item_counts_, (X.shape[0], self.n_items_))  # (n, I) read-only view

@@ -1,0 +1,52 @@
+"""Shared fixtures. Real-data tests read ../shared/data and are skipped (not failed) when it is absent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real data {path} not present")
+    return path
+
+
+def source_checksums(folder: Path) -> dict[str, str]:
+    """``file -> sha256`` from the table in a dataset's SOURCE.md."""
+    table = {}
+    for line in (folder / "SOURCE.md").read_text().splitlines():
+        m = re.match(r"\|\s*([\w.]+)(?: \(rebuilt\))?\s*\|.*\|\s*([0-9a-f]{64})\s*\|", line)
+        if m:
+            table[m.group(1)] = m.group(2)
+    return table
+
+
+def random_binary(n_users: int, n_items: int, density: float, seed: int = 0) -> sp.csr_matrix:
+    """A random 0/1 float32 CSR matrix in which every user has at least one item."""
+    rng = np.random.default_rng(seed)
+    dense = rng.random((n_users, n_items)) < density
+    dense[np.arange(n_users), rng.integers(0, n_items, n_users)] = True
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+def planted_clusters(
+    n_users: int = 600, n_items: int = 120, n_clusters: int = 6, items_per_user: int = 12, seed: int = 0
+) -> sp.csr_matrix:
+    """Users who only interact with the items of their own cluster: an easy, known-answer dataset."""
+    rng = np.random.default_rng(seed)
+    size = n_items // n_clusters
+    rows, cols = [], []
+    for u in range(n_users):
+        c = u % n_clusters
+        chosen = rng.choice(size, items_per_user, replace=False) + c * size
+        rows += [u] * items_per_user
+        cols += chosen.tolist()
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))

@@ -1,0 +1,86 @@
+"""The contract every recommender passes (like implicit's shared recommender test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from ledrec.models import MODELS
+from tests.conftest import planted_clusters
+
+FAST_PARAMS: dict[str, dict] = {"ease": {"lam": 10.0}}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model_cls(request):
+    return MODELS[request.param]
+
+
+def make(model_cls, **extra):
+    return model_cls(**FAST_PARAMS.get(model_cls.name, {}), random_state=0, **extra)
+
+
+@pytest.fixture(scope="module")
+def train():
+    return planted_clusters(n_users=300, n_items=60, n_clusters=3, items_per_user=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def new_users():
+    return planted_clusters(n_users=30, n_items=60, n_clusters=3, items_per_user=8, seed=1)
+
+
+def test_fit_returns_self_and_learned_attributes_end_in_underscore(model_cls, train):
+    model = make(model_cls)
+    assert model.fit(train) is model
+    assert model.n_items == train.shape[1]
+    assert any(k.endswith("_") for k in vars(model))
+
+
+def test_score_shape_dtype_and_fold_in(model_cls, train, new_users):
+    model = make(model_cls).fit(train)
+    scores = model.score(new_users)  # users never seen in training
+    assert scores.shape == new_users.shape
+    assert scores.dtype == np.float32
+    assert np.isfinite(scores).all()
+    # a user's scores do not depend on who else is in the batch
+    np.testing.assert_allclose(model.score(new_users[5:6]), scores[5:6], rtol=1e-5, atol=1e-6)
+    # an empty history is a valid request (cold start)
+    assert model.score(sp.csr_matrix((1, train.shape[1]), dtype=np.float32)).shape == (1, train.shape[1])
+
+
+def test_recommend_excludes_history_and_is_sorted(model_cls, train, new_users):
+    model = make(model_cls).fit(train)
+    idx, scores = model.recommend(new_users, k=10)
+    assert idx.shape == scores.shape == (new_users.shape[0], 10)
+    for u in range(new_users.shape[0]):
+        assert not set(idx[u]) & set(new_users[u].indices)
+        assert np.all(np.diff(scores[u]) <= 0)
+    idx_all, _ = model.recommend(new_users, k=10, exclude_seen=False)
+    assert idx_all.shape == (new_users.shape[0], 10)
+
+
+def test_save_load_round_trip(model_cls, train, new_users, tmp_path):
+    model = make(model_cls).fit(train)
+    model.save(tmp_path / "m")
+    loaded = model_cls.load(tmp_path / "m")
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.score(new_users), model.score(new_users))
+
+
+def test_deterministic_under_seed(model_cls, train, new_users):
+    a = make(model_cls).fit(train).score(new_users)
+    b = make(model_cls).fit(train).score(new_users)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_errors(model_cls, train):
+    model = make(model_cls)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.score(train[:2])
+    model.fit(train)
+    with pytest.raises(ValueError, match="items"):
+        model.score(sp.csr_matrix((2, train.shape[1] + 1), dtype=np.float32))
+    with pytest.raises(TypeError, match="unknown parameter"):
+        model_cls(not_a_parameter=1)
