@@ -182,6 +182,60 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ledrec.pretrain import PretrainConfig, pretrain
+    from ledrec.train.run import RunConfig, load_dataset, load_prepared
+
+    config = PretrainConfig(
+        dim=args.dim,
+        alpha=args.alpha,
+        shift=args.shift,
+        positive=not args.keep_negative,
+        min_count=args.min_count,
+        window=args.window,
+        power=args.power,
+        normalize=not args.no_normalize,
+        n_iter=args.n_iter,
+        seed=args.seed,
+    )
+    feedback = _feedback(args)
+    if args.protocol:
+        if args.window:
+            raise DataError("--window needs time-ordered raw events: leave out --protocol")
+        data = load_prepared(
+            RunConfig(
+                data=args.data,
+                protocol=args.protocol,
+                model="pop",
+                seed=args.seed,
+                format=args.format,
+                feedback=feedback,
+                protocol_options=_protocol_options(args),
+            )
+        )
+        emb = pretrain(data.fit_test, config, item_ids=data.items.ids, progress=True)
+    else:
+        ds = load_dataset(args.data, args.format)
+        events = (ds.parts["all"] if "all" in ds.parts else ds.parts["train"]).with_feedback(feedback)
+        if args.window:
+            keys = (events.user,) if events.timestamp is None else (events.timestamp, events.user)
+            order = np.lexsort(keys)  # by user, then time (stable: file order without timestamps)
+            emb = pretrain(
+                config=config,
+                events=(events.user[order], events.item[order]),
+                n_items=events.n_items,
+                item_ids=events.items.ids,
+                progress=True,
+            )
+        else:
+            emb = pretrain(events.to_csr(), config, item_ids=events.items.ids, progress=True)
+    emb.save(args.out)
+    print(json.dumps({"out": args.out, "items": len(emb.vectors), "dim": emb.dim, **emb.stats}, indent=2))
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import generate, write_events
 
@@ -254,6 +308,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_data_args(p)
     p.add_argument("--out", required=True, help="folder to write")
     p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="PMI + randomized SVD item embeddings, written as an artifact",
+        description="Count item co-occurrences in user timelines, compute (shifted positive) PMI with smoothed "
+        "context counts, factorise it with randomized SVD and write the item embeddings (npy + manifest). With "
+        "--protocol, only the protocol's training data is used (so that 'ledrec run --model led --embeddings DIR' "
+        "does not leak held-out users); without, all events of the chosen --feedback types.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument("--out", required=True, help="artifact folder to write")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None, help="pre-train on this protocol's training data")
+    p.add_argument("--format", default=None, help="force a reader")
+    p.add_argument("--feedback", default=None, help="comma-separated event types to use (the paper: views)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the randomized SVD (and of the protocol's split)")
+    p.add_argument("--dim", type=int, default=128, help="embedding dimension")
+    p.add_argument("--alpha", type=float, default=0.75, help="context-count smoothing exponent (§9.3)")
+    p.add_argument("--shift", type=float, default=1.0, help="shifted PMI: subtract log(shift)")
+    p.add_argument("--keep-negative", action="store_true", help="keep negative PMI values (default: clip at 0)")
+    p.add_argument("--min-count", type=int, default=1, help="drop items with fewer co-occurrences")
+    p.add_argument("--window", type=int, default=None, help="count pairs within W positions of a timeline only")
+    p.add_argument("--power", type=float, default=1.0, help="embeddings = U·S^power")
+    p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise item vectors")
+    p.add_argument("--n-iter", type=int, default=5, help="power iterations of the randomized SVD")
+    p.add_argument("--min-rating", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--heldout-users", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--valid-fraction", type=float, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(
         "info",

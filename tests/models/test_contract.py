@@ -9,7 +9,11 @@ import scipy.sparse as sp
 from ledrec.models import MODELS
 from tests.conftest import planted_clusters
 
-FAST_PARAMS: dict[str, dict] = {"ease": {"lam": 10.0}}
+FAST_PARAMS: dict[str, dict] = {
+    "ease": {"lam": 10.0},
+    "led": {"dim": 8, "epochs": 2, "batch_size": 64},
+    "svd": {"dim": 8},
+}
 
 
 @pytest.fixture(params=sorted(MODELS))

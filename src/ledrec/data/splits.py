@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class EvalSet:
     input: sp.csr_matrix  # (n_users, n_items) float32 0/1
     target: sp.csr_matrix  # (n_users, n_items) float32 0/1
     user_ids: np.ndarray  # (n_users,) original user ids
+    recall_normalization: str = "target"  # "min": hits / min(k, |target|) (strong); "target": hits / |target| (BARS)
+    selection_metric: str = "ndcg@20"  # what model selection maximises on this set (NDCG@100 strong, @20 BARS)
 
     def __post_init__(self) -> None:
         if self.input.shape != self.target.shape:
@@ -48,7 +50,15 @@ class EvalSet:
         return self.input.shape[0]
 
     def subset(self, rows: np.ndarray) -> EvalSet:
-        return EvalSet(self.input[rows], self.target[rows], self.user_ids[rows])
+        return replace(self, input=self.input[rows], target=self.target[rows], user_ids=self.user_ids[rows])
+
+    def with_protocol(self, protocol: str) -> EvalSet:
+        strong = protocol == "strong"
+        return replace(
+            self,
+            recall_normalization="min" if strong else "target",
+            selection_metric="ndcg@100" if strong else "ndcg@20",
+        )
 
 
 @dataclass
@@ -65,19 +75,21 @@ class PreparedData:
     test: EvalSet
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.valid = self.valid.with_protocol(self.protocol)
+        self.test = self.test.with_protocol(self.protocol)
+
     @property
     def n_items(self) -> int:
         return len(self.items)
 
     @property
     def recall_normalization(self) -> str:
-        """``"min"``: hits / min(k, |target|) (Mult-VAE); ``"target"``: hits / |target| (BARS)."""
-        return "min" if self.protocol == "strong" else "target"
+        return self.test.recall_normalization
 
     @property
     def selection_metric(self) -> str:
-        """The validation metric that chooses hyper-parameters and checkpoints (NDCG@100 strong, @20 BARS)."""
-        return "ndcg@100" if self.protocol == "strong" else "ndcg@20"
+        return self.test.selection_metric
 
     def summary(self) -> dict[str, Any]:
         def nnz(m: sp.csr_matrix) -> int:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from tqdm.auto import tqdm
 
 from ledrec.data.splits import EvalSet
 from ledrec.evaluate.metrics import ndcg_at_k, recall_at_k
-from ledrec.models.base import top_k
 
 DEFAULT_KS = (20, 50, 100)
 Scorer = Callable[[sp.csr_matrix], np.ndarray]  # histories (n, I) -> scores (n, I)
@@ -36,17 +36,31 @@ class EvalResult:
         return self.metrics[key]
 
 
+def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
+    """Indices of the ``k`` highest scores per row, best first; entries of ``exclude`` never appear.
+
+    ``scores`` is modified in place where excluded (set to -inf).
+    """
+    if exclude is not None and exclude.nnz:
+        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
+        scores[rows, exclude.indices] = -np.inf
+    k = min(k, scores.shape[1])
+    return torch.topk(torch.from_numpy(scores), k, dim=1, sorted=True).indices.numpy()
+
+
 def evaluate(
     score: Scorer,
     data: EvalSet,
     ks: Sequence[int] = DEFAULT_KS,
-    normalization: str = "target",
+    normalization: str | None = None,
     memory_mb: int = 256,
     progress: bool = False,
     desc: str = "evaluate",
 ) -> EvalResult:
-    """Recall@k (``normalization`` as in :func:`recall_at_k`) and NDCG@k of a scorer on held-out users."""
+    """Recall@k and NDCG@k of a scorer on held-out users. ``normalization`` (see :func:`recall_at_k`)
+    defaults to the eval set's own (its protocol's)."""
     start = time.perf_counter()
+    normalization = normalization or data.recall_normalization
     n_users, n_items = data.input.shape
     kmax = min(max(ks), n_items)
     batch = max(1, (memory_mb << 20) // (4 * n_items))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ledrec.models.base import Option, Recommender
 from ledrec.models.ease import EASE
+from ledrec.models.led import LED
 from ledrec.models.popularity import Popularity
+from ledrec.models.svd import SVD
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE)}
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED)}
 
 
 def get_model(name: str) -> type[Recommender]:
@@ -16,4 +18,4 @@ def get_model(name: str) -> type[Recommender]:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-__all__ = ["EASE", "MODELS", "Option", "Popularity", "Recommender", "get_model"]
+__all__ = ["EASE", "LED", "MODELS", "SVD", "Option", "Popularity", "Recommender", "get_model"]

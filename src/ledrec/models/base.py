@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from ledrec.data.splits import EvalSet
+from ledrec.evaluate.ranking import top_k
 from ledrec.io import load_artifact, save_artifact
 
 
@@ -40,21 +40,12 @@ class Option:
     choices: tuple[Any, ...] | None = None
 
 
-def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
-    """Indices of the ``k`` highest scores per row, best first; entries of ``exclude`` never appear.
-
-    ``scores`` is modified in place where excluded (set to -inf).
-    """
-    if exclude is not None and exclude.nnz:
-        rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
-        scores[rows, exclude.indices] = -np.inf
-    k = min(k, scores.shape[1])
-    return torch.topk(torch.from_numpy(scores), k, dim=1, sorted=True).indices.numpy()
-
-
 class Recommender(ABC):
     name: ClassVar[str]
     options: ClassVar[tuple[Option, ...]] = ()
+    uses_validation: ClassVar[bool] = False  # True: fit() selects checkpoints on a validation EvalSet
+    progress: bool = False  # show progress bars while fitting
+    item_ids: np.ndarray | None = None  # original ids of the columns, when the caller knows them
 
     def __init__(self, **params: Any) -> None:
         known = {o.name: o for o in self.options}
@@ -67,6 +58,11 @@ class Recommender(ABC):
                 raise ValueError(f"{self.name}: {o.name} must be one of {o.choices}, not {value!r}")
             setattr(self, o.name, value)
         self.random_state = params.get("random_state", 0)
+
+    def refit_params(self) -> dict[str, Any]:
+        """Parameters for refitting on a bigger training matrix after selection (e.g. with the number of
+        epochs that validation chose); by default the same parameters."""
+        return self.get_params()
 
     def get_params(self) -> dict[str, Any]:
         return {o.name: getattr(self, o.name) for o in self.options} | {"random_state": self.random_state}

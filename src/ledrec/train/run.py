@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,23 +96,26 @@ def run(config: RunConfig) -> dict[str, Any]:
     model_cls = get_model(config.model)
     candidates = candidate_params(config.params)
     metric = data.selection_metric
-    norm = data.recall_normalization
 
     # ---- selection on validation (only when there is something to choose)
-    fit_valid, valid, subproblem = data.fit_valid, data.valid, None
+    fit_valid, valid, subproblem, subproblem_items = data.fit_valid, data.valid, None, slice(None)
     if config.select_max_items and data.n_items > config.select_max_items:
-        fit_valid, valid, subproblem = popular_subproblem(data.fit_valid, data.valid, config.select_max_items)
+        fit_valid, valid, subproblem, subproblem_items = popular_subproblem(
+            data.fit_valid, data.valid, config.select_max_items
+        )
         log.info("selection on a subproblem: %s", subproblem)
     validation: list[dict[str, Any]] = []
     best: Recommender | None = None
     select_start = time.perf_counter()
-    if len(candidates) > 1 or getattr(model_cls, "uses_validation", False):
+    if len(candidates) > 1 or model_cls.uses_validation:
         best_value = -np.inf
         for params in candidates:
             t0 = time.perf_counter()
-            model = model_cls(**params, random_state=config.seed).fit(fit_valid, validation=valid)
+            model = model_cls(**params, random_state=config.seed)
+            model.progress, model.item_ids = config.progress, data.items.ids[subproblem_items]
+            model.fit(fit_valid, validation=valid)
             fit_s = time.perf_counter() - t0
-            res = evaluate(model.score, valid, DEFAULT_KS, norm, progress=config.progress, desc="validate")
+            res = evaluate(model.score, valid, DEFAULT_KS, progress=config.progress, desc="validate")
             validation.append(
                 {"params": params, metric: res[metric], "recall@20": res["recall@20"], "fit_s": round(fit_s, 3)}
             )
@@ -123,23 +126,27 @@ def run(config: RunConfig) -> dict[str, Any]:
                 del model
     select_s = time.perf_counter() - select_start
     chosen = best.get_params() if best is not None else {**candidates[0], "random_state": config.seed}
+    refit = best.refit_params() if best is not None else chosen
 
     # ---- final model on the test-time training matrix
     fit_start = time.perf_counter()
     if best is not None and subproblem is None and data.fit_valid is data.fit_test:
-        final = best  # same training matrix: the selected model is the final one
+        final, final_params = best, chosen  # same training matrix: the selected model is the final one
         fit_s = next(v["fit_s"] for v in validation if v["params"] == _searched(chosen, candidates[0]))
     else:
+        final_params = refit
         best = None  # free the selection model's memory before refitting
-        final = model_cls(**chosen).fit(data.fit_test)
+        final = model_cls(**refit)
+        final.progress, final.item_ids = config.progress, data.items.ids
+        final.fit(data.fit_test)
         fit_s = time.perf_counter() - fit_start
-    result_test = evaluate(final.score, data.test, DEFAULT_KS, norm, progress=config.progress, desc="test")
+    result_test = evaluate(final.score, data.test, DEFAULT_KS, progress=config.progress, desc="test")
 
     result = {
         "dataset": data.name,
         "protocol": data.protocol,
         "model": config.model,
-        "params": chosen,
+        "params": final_params,
         "metrics": {k: round(v, 6) for k, v in result_test.metrics.items()},
         "timings": {
             "fit_s": round(fit_s, 3),
@@ -151,6 +158,8 @@ def run(config: RunConfig) -> dict[str, Any]:
         "selection": {"metric": metric, "candidates": validation, "subproblem": subproblem},
         "data": data.summary(),
     }
+    if hasattr(final, "history_"):
+        result["training"] = {"best_epoch": final.best_epoch_, "history": final.history_}
     if config.out:
         save_run(config.out, final, data, result)
     return result
@@ -158,12 +167,13 @@ def run(config: RunConfig) -> dict[str, Any]:
 
 def popular_subproblem(
     fit: sp.csr_matrix, valid: EvalSet, max_items: int
-) -> tuple[sp.csr_matrix, EvalSet, dict[str, Any]]:
+) -> tuple[sp.csr_matrix, EvalSet, dict[str, Any], np.ndarray]:
     """The selection problem restricted to the ``max_items`` items most frequent in ``fit``.
 
     Why: a fit that costs O(I³) (EASE) makes a validation search at full size expensive (13 minutes per λ
     on Gowalla here); the hyper-parameter that wins on the popular head is then refit once at full size.
-    Validation users left without any target are dropped. The returned dict says how much was kept.
+    Validation users left without any target are dropped. Returns the restricted training matrix and
+    validation set, a dict that says how much was kept, and the kept item indices.
     """
     counts = np.asarray(fit.sum(axis=0)).ravel()
     keep = np.sort(np.argsort(-counts, kind="stable")[:max_items])
@@ -176,7 +186,8 @@ def popular_subproblem(
         "valid_targets_kept": round(sub_target.nnz / max(valid.target.nnz, 1), 4),
         "valid_users_kept": len(rows),
     }
-    return sub_fit, EvalSet(sub_input[rows], sub_target[rows], valid.user_ids[rows]), info
+    sub_valid = replace(valid, input=sub_input[rows], target=sub_target[rows], user_ids=valid.user_ids[rows])
+    return sub_fit, sub_valid, info, keep
 
 
 def _searched(params: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,195 @@
+"""A small, deterministic, resumable training loop shared by the PyTorch models (LED, and later VAE/DAE).
+
+* Deterministic: every random choice of epoch ``e`` (user order, input dropout, 80/20 splits, negatives)
+  comes from ``numpy.random.default_rng([seed, e])``, so a run resumed at an epoch boundary replays
+  exactly what an uninterrupted run would have done.
+* Resumable: with a ``checkpoint_dir``, the model, the optimiser moments, the best state so far and the
+  history are written after every epoch (``.npy`` + JSON manifest, atomically; no pickle). ``fit`` with
+  the same directory continues after the last finished epoch.
+* Model selection: the validation metric is computed every ``eval_every`` epochs; the best state is kept
+  and restored at the end; training stops after ``patience`` evaluations without improvement.
+* Sparse-gradient aware: parameters listed as sparse (embedding tables looked up with ``sparse=True``)
+  are updated by ``SparseAdam``, which touches only the rows of the batch; all others by ``Adam``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ledrec.io import ArtifactError, load_artifact, save_artifact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 512  # users per step (§9.2)
+    lr: float = 1e-3  # Adam (§9.2)
+    eval_every: int = 1  # epochs between validation runs
+    patience: int = 5  # validations without improvement before stopping; 0 = run all epochs
+    seed: int = 0
+    checkpoint_dir: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int  # 1-based number of epochs of the returned state (0 = the initial state)
+    best_metric: float | None
+    epochs_run: int
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+StepLoss = Callable[[np.ndarray, np.random.Generator], torch.Tensor]  # (batch rows, rng) -> scalar loss
+Validate = Callable[[], float]  # higher is better
+
+
+class Trainer:
+    def __init__(self, module: nn.Module, config: TrainConfig, sparse_params: tuple[nn.Parameter, ...] = ()):
+        self.module = module
+        self.config = config
+        sparse_ids = {id(p) for p in sparse_params}
+        dense = [p for p in module.parameters() if p.requires_grad and id(p) not in sparse_ids]
+        sparse = [p for p in sparse_params if p.requires_grad]
+        self.optimizers: list[torch.optim.Optimizer] = []
+        if dense:
+            self.optimizers.append(torch.optim.Adam(dense, lr=config.lr))
+        if sparse:
+            self.optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+
+    def fit(self, n_rows: int, step_loss: StepLoss, validate: Validate | None = None) -> TrainResult:
+        cfg = self.config
+        start = time.perf_counter()
+        state = self._resume()
+        epoch, history = state["epoch"], state["history"]
+        best_metric, best_epoch, best_state = state["best_metric"], state["best_epoch"], state["best_state"]
+        if validate is not None and epoch == 0 and best_metric is None:
+            best_metric, best_state = validate(), self._snapshot()  # epoch 0: the initial model is a candidate
+            history.append({"epoch": 0, "metric": best_metric})
+        stale = state["stale"]
+        while epoch < cfg.epochs and not (validate is not None and cfg.patience and stale >= cfg.patience):
+            rng = np.random.default_rng([cfg.seed, epoch])
+            order = rng.permutation(n_rows)
+            t0, losses = time.perf_counter(), []
+            self.module.train()
+            batches = range(0, n_rows, cfg.batch_size)
+            for lo in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False):
+                loss = step_loss(order[lo : lo + cfg.batch_size], rng)
+                for opt in self.optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for opt in self.optimizers:
+                    opt.step()
+                losses.append(float(loss.detach()))
+            epoch += 1
+            record: dict[str, Any] = {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "train_s": time.perf_counter() - t0,
+            }
+            self.module.eval()
+            if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+                metric = validate()
+                record["metric"] = metric
+                if best_metric is None or metric > best_metric:
+                    best_metric, best_epoch, best_state, stale = metric, epoch, self._snapshot(), 0
+                else:
+                    stale += 1
+            history.append(record)
+            log.info("epoch %d: %s", epoch, record)
+            if cfg.progress:
+                tqdm.write(
+                    f"epoch {epoch}: loss {record['loss']:.4f}"
+                    + (f", validation {record['metric']:.5f}" if "metric" in record else "")
+                    + f" ({record['train_s']:.1f}s)"
+                )
+            self._checkpoint(epoch, history, best_metric, best_epoch, best_state, stale)
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        else:
+            best_epoch = epoch
+        return TrainResult(best_epoch, best_metric, epoch, time.perf_counter() - start, history)
+
+    # ------------------------------------------------------------------ state
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def _checkpoint(self, epoch, history, best_metric, best_epoch, best_state, stale) -> None:
+        if not self.config.checkpoint_dir:
+            return
+        arrays = {f"model.{k}": v.numpy() for k, v in self.module.state_dict().items()}
+        if best_state is not None:
+            arrays |= {f"best.{k}": v.numpy() for k, v in best_state.items()}
+        groups, scalars = [], {}
+        for i, opt in enumerate(self.optimizers):
+            sd = opt.state_dict()
+            for pid, st in sd["state"].items():
+                for name, value in st.items():
+                    if isinstance(value, torch.Tensor):
+                        arrays[f"opt{i}.{pid}.{name}"] = value.numpy()
+                    else:  # SparseAdam keeps 'step' as a Python int: restore it as one (float64 maths)
+                        scalars[f"opt{i}.{pid}.{name}"] = value
+            groups.append(sd["param_groups"])
+        save_artifact(
+            self.config.checkpoint_dir,
+            "checkpoint",
+            arrays,
+            config=asdict(self.config),
+            extra={
+                "epoch": epoch,
+                "history": history,
+                "best_metric": best_metric,
+                "best_epoch": best_epoch,
+                "stale": stale,
+                "param_groups": groups,
+                "optimizer_scalars": scalars,
+            },
+        )
+
+    def _resume(self) -> dict[str, Any]:
+        fresh = {"epoch": 0, "history": [], "best_metric": None, "best_epoch": 0, "best_state": None, "stale": 0}
+        directory = self.config.checkpoint_dir
+        if not directory or not (Path(directory) / "manifest.json").is_file():
+            return fresh
+        arrays, manifest = load_artifact(directory, kind="checkpoint")
+        saved = {k: v for k, v in manifest["config"].items() if k not in ("epochs", "progress", "checkpoint_dir")}
+        mine = {k: v for k, v in asdict(self.config).items() if k not in ("epochs", "progress", "checkpoint_dir")}
+        if saved != mine:
+            raise ArtifactError(
+                f"{directory}: checkpoint was written with {json.dumps(saved)}, not {json.dumps(mine)}; "
+                "use another --checkpoint-dir or delete it"
+            )
+        self.module.load_state_dict(
+            {k[6:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("model.")}
+        )
+        best = {k[5:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("best.")}
+        for i, opt in enumerate(self.optimizers):
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            saved_state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()} | manifest["optimizer_scalars"]
+            for key, value in saved_state.items():
+                if key.startswith(f"opt{i}."):
+                    _, pid, name = key.split(".", 2)
+                    state.setdefault(int(pid), {})[name] = value
+            opt.load_state_dict({"state": state, "param_groups": manifest["param_groups"][i]})
+        log.info("resumed from %s after epoch %d", directory, manifest["epoch"])
+        return {
+            "epoch": manifest["epoch"],
+            "history": manifest["history"],
+            "best_metric": manifest["best_metric"],
+            "best_epoch": manifest["best_epoch"],
+            "best_state": best or None,
+            "stale": manifest["stale"],
+        }
