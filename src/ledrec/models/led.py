@@ -62,7 +62,7 @@ class LEDNet(nn.Module):
     # ---------------------------------------------------------------- encoder
     def encode(self, items: torch.Tensor, offsets: torch.Tensor, sparse: bool = False) -> torch.Tensor:
         """User vectors (B, d) from bags of items; an empty bag gives the null vector (cold start)."""
-        lengths = torch.diff(offsets, append=torch.tensor([len(items)]))  # (B,)
+        lengths = torch.diff(offsets, append=torch.tensor([len(items)], device=offsets.device))  # (B,)
         norm = lengths.float() if self.reduce == "mean" else lengths.float().sqrt()
         weights = (1.0 / norm.clamp(min=1.0)).repeat_interleave(lengths)  # (n,) 1/T or 1/√T per item
         return F.embedding_bag(
@@ -140,6 +140,7 @@ class LED(Recommender):
             "embeddings", str, "", "pre-trained embeddings artifact ('ledrec pretrain --out') instead of computing SVD"
         ),
         Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
+        Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
     )
 
     # ---------------------------------------------------------------- fit
@@ -182,7 +183,8 @@ class LED(Recommender):
         if vectors is None:  # random: N(0, 1/d) entries, so ‖v‖ ≈ 1, then scaled like SVD rows
             gen = torch.Generator().manual_seed(self.random_state)
             vectors = (torch.randn(n_items, self.dim, generator=gen) * (self.init_scale / math.sqrt(self.dim))).numpy()
-        self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop)
+        self.device_ = _device(self.device)
+        self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop).to(self.device_)
         # Sparse gradients pay off only when a step touches few rows: a sampled loss, trained vectors, and a
         # catalogue larger than the B·N negative lookups of a step (below that, scoring every item densely
         # and picking the sampled scores out is cheaper, with the same loss values).
@@ -230,15 +232,16 @@ class LED(Recommender):
             targets = inputs  # autoencoder: predict the whole (uncorrupted) timeline
         if self.dropout > 0:
             inputs = _drop(inputs, self.dropout, rng)
-        items, offsets = _bags(inputs)
+        dev = self.device_
+        items, offsets = (t.to(dev) for t in _bags(inputs))
         net = self.net_
         query = net.query(net.encode(items, offsets, sparse=sparse))  # (B, d)
         targets = targets.tocoo()
-        pos_rows = torch.from_numpy(targets.row.astype(np.int64))
-        pos_items = torch.from_numpy(targets.col.astype(np.int64))
+        pos_rows = torch.from_numpy(targets.row.astype(np.int64)).to(dev)
+        pos_items = torch.from_numpy(targets.col.astype(np.int64)).to(dev)
         if self.loss == "mult":
             return mult_loss(net.score_all(query), pos_rows, pos_items)
-        negatives = torch.from_numpy(rng.integers(0, self.n_items_, (len(rows), self.negatives)))  # (B, N)
+        negatives = torch.from_numpy(rng.integers(0, self.n_items_, (len(rows), self.negatives))).to(dev)  # (B, N)
         if sparse:
             neg_scores = net.score_items(query, negatives, sparse=True)  # (B, N)
             pos_scores = net.score_pairs(query, pos_rows, pos_items, sparse=True)  # (P,)
@@ -255,9 +258,9 @@ class LED(Recommender):
     def _export(self) -> None:
         """The serving form: item vectors as the decoder sees them, and the query map."""
         with torch.no_grad():
-            self.item_vectors_ = self.net_.item_vectors.numpy().copy()  # (I, d)
-            self.item_bias_ = self.net_.item_bias[:, 0].numpy().copy()  # (I,)
-            P = self.net_.projection if self.tuning == "project" else torch.eye(self.dim)
+            self.item_vectors_ = self.net_.item_vectors.cpu().numpy().copy()  # (I, d)
+            self.item_bias_ = self.net_.item_bias[:, 0].cpu().numpy().copy()  # (I,)
+            P = self.net_.projection.cpu() if self.tuning == "project" else torch.eye(self.dim)
             self.query_map_ = (P.T @ P).numpy().copy()  # (d, d): q = u · PᵀP (identity in full mode)
 
     # ---------------------------------------------------------------- inference (numpy, no autograd)
@@ -271,6 +274,9 @@ class LED(Recommender):
 
     def score(self, X: sp.csr_matrix) -> np.ndarray:
         q = self.user_vectors(X) @ self.query_map_  # (n, d)
+        if getattr(self, "device_", torch.device("cpu")).type != "cpu":  # while training on an accelerator
+            with torch.no_grad():
+                return self.net_.score_all(torch.from_numpy(q).to(self.device_)).cpu().numpy()
         return (q @ self.item_vectors_.T + self.item_bias_).astype(np.float32)  # (n, I)
 
     def state(self) -> dict[str, np.ndarray]:
@@ -282,6 +288,12 @@ class LED(Recommender):
 
 
 # -------------------------------------------------------------------- batch helpers (numpy → torch)
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def _bags(m: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(m.indices.astype(np.int64)), torch.from_numpy(m.indptr[:-1].astype(np.int64))
 

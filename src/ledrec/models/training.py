@@ -130,16 +130,16 @@ class Trainer:
     def _checkpoint(self, epoch, history, best_metric, best_epoch, best_state, stale) -> None:
         if not self.config.checkpoint_dir:
             return
-        arrays = {f"model.{k}": v.numpy() for k, v in self.module.state_dict().items()}
+        arrays = {f"model.{k}": v.cpu().numpy() for k, v in self.module.state_dict().items()}
         if best_state is not None:
-            arrays |= {f"best.{k}": v.numpy() for k, v in best_state.items()}
+            arrays |= {f"best.{k}": v.cpu().numpy() for k, v in best_state.items()}
         groups, scalars = [], {}
         for i, opt in enumerate(self.optimizers):
             sd = opt.state_dict()
             for pid, st in sd["state"].items():
                 for name, value in st.items():
                     if isinstance(value, torch.Tensor):
-                        arrays[f"opt{i}.{pid}.{name}"] = value.numpy()
+                        arrays[f"opt{i}.{pid}.{name}"] = value.cpu().numpy()
                     else:  # SparseAdam keeps 'step' as a Python int: restore it as one (float64 maths)
                         scalars[f"opt{i}.{pid}.{name}"] = value
             groups.append(sd["param_groups"])

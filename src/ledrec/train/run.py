@@ -127,6 +127,9 @@ def run(config: RunConfig) -> dict[str, Any]:
     select_s = time.perf_counter() - select_start
     chosen = best.get_params() if best is not None else {**candidates[0], "random_state": config.seed}
     refit = best.refit_params() if best is not None else chosen
+    edges = grid_edges(config.params, chosen)
+    for name in edges:
+        log.warning("the chosen %s=%s is at the edge of the searched values; widen the search", name, chosen[name])
 
     # ---- final model on the test-time training matrix
     fit_start = time.perf_counter()
@@ -155,7 +158,7 @@ def run(config: RunConfig) -> dict[str, Any]:
             "prepare_s": round(prepare_s, 3),
             "total_s": round(time.perf_counter() - start, 3),
         },
-        "selection": {"metric": metric, "candidates": validation, "subproblem": subproblem},
+        "selection": {"metric": metric, "candidates": validation, "subproblem": subproblem, "at_grid_edge": edges},
         "data": data.summary(),
     }
     if hasattr(final, "history_"):
@@ -188,6 +191,16 @@ def popular_subproblem(
     }
     sub_valid = replace(valid, input=sub_input[rows], target=sub_target[rows], user_ids=valid.user_ids[rows])
     return sub_fit, sub_valid, info, keep
+
+
+def grid_edges(params: dict[str, list[Any]], chosen: dict[str, Any]) -> list[str]:
+    """Numeric options searched over 3+ values whose chosen value is the smallest or largest tried."""
+    edges = []
+    for name, values in params.items():
+        if len(values) >= 3 and all(isinstance(v, int | float) for v in values) and name in chosen:
+            if chosen[name] in (min(values), max(values)):
+                edges.append(name)
+    return edges
 
 
 def _searched(params: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:

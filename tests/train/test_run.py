@@ -1,0 +1,69 @@
+"""The one-shot pipeline: selection on validation only, refits, subproblem selection, grid edges."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ledrec.data.splits import EvalSet
+from ledrec.train.run import RunConfig, candidate_params, grid_edges, parse_synthetic_spec, popular_subproblem, run
+from tests.conftest import random_binary
+
+SMALL = "synthetic:n_users=500,n_items=200,n_topics=5"
+
+
+def test_candidate_grid_and_edges():
+    grid = candidate_params({"lam": [1.0, 10.0], "x": ["a"]})
+    assert grid == [{"lam": 1.0, "x": "a"}, {"lam": 10.0, "x": "a"}]
+    assert grid_edges({"lam": [1, 10, 100]}, {"lam": 100}) == ["lam"]
+    assert grid_edges({"lam": [1, 10, 100]}, {"lam": 10}) == []
+    assert grid_edges({"lam": [1, 10]}, {"lam": 10}) == []  # two values have no inside
+
+
+def test_synthetic_spec():
+    cfg = parse_synthetic_spec("synthetic:n_users=50,seed=3,click_rate=0.5")
+    assert (cfg.n_users, cfg.seed, cfg.click_rate) == (50, 3, 0.5)
+
+
+def test_popular_subproblem_keeps_the_head():
+    fit = random_binary(100, 30, 0.2, seed=0)
+    valid = EvalSet(random_binary(10, 30, 0.2, seed=1), random_binary(10, 30, 0.1, seed=2), np.arange(10))
+    sub_fit, sub_valid, info, keep = popular_subproblem(fit, valid, 10)
+    counts = np.asarray(fit.sum(axis=0)).ravel()
+    assert len(keep) == 10 and counts[keep].min() >= np.sort(counts)[-10]
+    assert sub_fit.shape == (100, 10) and sub_valid.input.shape[1] == 10
+    assert np.all(np.diff(sub_valid.target.indptr) > 0)
+    assert info["items"] == 10 and 0 < info["fit_interactions_kept"] <= 1
+
+
+def test_selection_never_sees_test_and_reuses_the_selected_model():
+    result = run(
+        RunConfig(data=SMALL, protocol="strong", model="ease", params={"lam": [1.0, 10.0, 100.0]}, progress=False)
+    )
+    chosen = result["params"]["lam"]
+    best = max(result["selection"]["candidates"], key=lambda c: c["ndcg@100"])
+    assert best["params"]["lam"] == chosen
+    # strong protocol: the selection model is the final model, so its fit time is reported once
+    assert result["timings"]["fit_s"] == best["fit_s"]
+
+
+def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x = random_binary(200, 60, 0.15, seed=4).tocoo()
+    test = rng.random(x.nnz) < 0.2
+    for name, mask in (("train", ~test), ("test", test)):
+        lines = {}
+        for u, i in zip(x.row[mask], x.col[mask], strict=True):
+            lines.setdefault(u, []).append(str(i))
+        (tmp_path / f"{name}.txt").write_text("".join(f"{u} {' '.join(v)}\n" for u, v in sorted(lines.items())))
+    result = run(
+        RunConfig(
+            data=str(tmp_path),
+            protocol="bars",
+            model="led",
+            params={"dim": [8], "epochs": [4], "init": ["random"]},
+            progress=False,
+        )
+    )
+    assert result["params"]["patience"] == 0  # the refit runs the chosen epochs, no early stopping
+    assert 1 <= result["params"]["epochs"] <= 4
+    assert result["training"]["best_epoch"] == result["params"]["epochs"]
