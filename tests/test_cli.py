@@ -15,10 +15,10 @@ def subcommands():
     return sorted(action.choices)
 
 
-@pytest.mark.parametrize("command", [None, *subcommands()])
+@pytest.mark.parametrize("command", [None, *subcommands(), "bench figure2"])
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--help"] if command is None else [command, "--help"])
+        main(["--help"] if command is None else [*command.split(), "--help"])
     assert exit_info.value.code == 0
     assert "usage:" in capsys.readouterr().out
 

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from ledrec import __version__
@@ -236,6 +237,36 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_figure2(args: argparse.Namespace) -> int:
+    from ledrec.bench.figure2 import figure2
+    from ledrec.train.run import RunConfig, load_prepared
+
+    data = load_prepared(
+        RunConfig(
+            data=args.data,
+            protocol=args.protocol,
+            model="led",
+            seed=args.seed,
+            format=args.format,
+            feedback=_feedback(args),
+            protocol_options=_protocol_options(args),
+        )
+    )
+    led = {
+        "dim": args.dim,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "loss": args.loss,
+        "dropout": args.dropout,
+        "init_scale": args.init_scale,
+        "patience": args.patience,
+    }
+    fractions = [float(f) for f in args.fractions.split(",")]
+    figure2(data, args.out, fractions=fractions, led_params=led, seed=args.seed)
+    print((Path(args.out) / "figure2.md").read_text())
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import generate, write_events
 
@@ -308,6 +339,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common_data_args(p)
     p.add_argument("--out", required=True, help="folder to write")
     p.set_defaults(func=cmd_prepare)
+
+    bench = sub.add_parser(
+        "bench",
+        help="paper figures and tables as commands (long runs)",
+        description="Benchmarks that reproduce the seed paper's figures and tables.",
+    )
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    p = bench_sub.add_parser(
+        "figure2",
+        help="LED R@50 for init {random, svd} x tuning {full, project} on 1%%, 10%%, 100%% of training users",
+        description="The seed paper's Figure 2: Recall@50 of LED for init {random, SVD} x tuning {full, project} "
+        "when fine-tuning on a share of the training users (SVD always on all of them). Writes figure2.json, "
+        "figure2.md and figure2.png into --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common_data_args(p)
+    p.add_argument("--out", required=True, help="folder for the table, the JSON and the PNG plot")
+    p.add_argument("--fractions", default="0.01,0.1,1.0", help="shares of the training users")
+    p.add_argument("--dim", type=int, default=128, help="LED dimension")
+    p.add_argument("--epochs", type=int, default=50, help="maximum epochs per model")
+    p.add_argument("--patience", type=int, default=5, help="early-stopping patience (validations)")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--loss", default="mult", help="LED loss")
+    p.add_argument("--dropout", type=float, default=0.5, help="input dropout")
+    p.add_argument("--init-scale", type=float, default=4.0, help="norm of the initial item vectors")
+    p.set_defaults(func=cmd_bench_figure2)
 
     p = sub.add_parser(
         "pretrain",
