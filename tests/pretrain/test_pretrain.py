@@ -108,3 +108,19 @@ def test_pretrain_pipeline_and_artifact(tmp_path):
     assert back.config == emb.config
     with pytest.raises(ValueError, match="window"):
         pretrain(X, PretrainConfig(dim=8, window=3))
+
+
+def test_embeddings_align_to_another_vocabulary():
+    emb = ItemEmbeddings(
+        vectors=np.arange(6, dtype=np.float32).reshape(3, 2),
+        singular_values=np.ones(2, np.float32),
+        item_counts=np.array([5, 6, 7]),
+        config=PretrainConfig(dim=2),
+        item_ids=np.array(["a", "b", "c"]),
+    )
+    aligned = emb.aligned_to(np.array(["c", "x", "a"]), 3)
+    np.testing.assert_array_equal(aligned.vectors, [[4, 5], [0, 0], [0, 1]])
+    assert aligned.item_counts.tolist() == [7, 0, 5]
+    assert aligned.stats["aligned_items_found"] == 2
+    with pytest.raises(ValueError, match="no ids to align"):
+        ItemEmbeddings(emb.vectors, emb.singular_values, emb.item_counts, emb.config).aligned_to(None, 4)

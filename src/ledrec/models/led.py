@@ -102,7 +102,7 @@ class LED(Recommender):
     name = "led"
     uses_validation = True
     options = (
-        Option("dim", int, 128, "embedding dimension d"),
+        Option("dim", int, 128, "embedding dimension d", searchable=True),
         Option("loss", str, "mult", "training loss", choices=LOSSES),
         Option(
             "init", str, "svd", "item vector initialisation: random, or PMI + randomized SVD", choices=("random", "svd")
@@ -126,16 +126,17 @@ class LED(Recommender):
             float,
             -1.0,
             "share of each timeline held out as target per step; -1: 0.2 for bpr, 0 (input = target) otherwise",
+            searchable=True,
         ),
         Option("epochs", int, 50, "maximum epochs"),
         Option("batch_size", int, 512, "users per step"),
-        Option("lr", float, 1e-3, "Adam learning rate", searchable=True),
+        Option("lr", float, 1e-2, "Adam learning rate (§9.2 used 1e-3 for 50k steps; see the README)", searchable=True),
         Option("eval_every", int, 1, "epochs between validation runs"),
         Option("patience", int, 5, "validations without improvement before early stopping (0: never)"),
         Option("svd_alpha", float, 0.75, "PMI context smoothing exponent"),
         Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
         Option("svd_power", float, 1.0, "SVD embeddings = U·S^power"),
-        Option("init_scale", float, 1.0, "norm of the initial item vectors (SVD rows are L2-normalised, then scaled)"),
+        Option("init_scale", float, 4.0, "norm of the initial item vectors (SVD rows are L2-normalised, then scaled)"),
         Option(
             "embeddings", str, "", "pre-trained embeddings artifact ('ledrec pretrain --out') instead of computing SVD"
         ),
