@@ -14,7 +14,7 @@ from typing import Any
 
 from ledrec import __version__
 from ledrec.data.interactions import DataError
-from ledrec.data.splits import PROTOCOLS
+from ledrec.data.splits import PROTOCOLS, PreparedData
 from ledrec.data.synthetic import SyntheticConfig
 from ledrec.io import ArtifactError, write_json
 from ledrec.models import MODELS
@@ -103,6 +103,20 @@ def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
     return opts
 
 
+def _prepared(args: argparse.Namespace) -> PreparedData:
+    """The dataset of ``--data`` with ``--protocol`` and its options applied."""
+    from ledrec.train.run import load_prepared
+
+    return load_prepared(
+        args.data,
+        args.protocol,
+        seed=args.seed,
+        format=args.format,
+        feedback=_feedback(args),
+        protocol_options=_protocol_options(args),
+    )
+
+
 def _feedback(args: argparse.Namespace) -> list[str] | None:
     return None if args.feedback is None else [f.strip() for f in args.feedback.split(",") if f.strip()]
 
@@ -138,19 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from ledrec.train.run import RunConfig, load_prepared
-
-    data = load_prepared(
-        RunConfig(
-            data=args.data,
-            protocol=args.protocol,
-            model="pop",
-            seed=args.seed,
-            format=args.format,
-            feedback=_feedback(args),
-            protocol_options=_protocol_options(args),
-        )
-    )
+    data = _prepared(args)
     data.save(args.out)
     print(json.dumps(data.summary(), indent=2))
     return 0
@@ -187,7 +189,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ledrec.pretrain import PretrainConfig, pretrain
-    from ledrec.train.run import RunConfig, load_dataset, load_prepared
+    from ledrec.train.run import load_dataset
 
     config = PretrainConfig(
         dim=args.dim,
@@ -205,17 +207,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.protocol:
         if args.window:
             raise DataError("--window needs time-ordered raw events: leave out --protocol")
-        data = load_prepared(
-            RunConfig(
-                data=args.data,
-                protocol=args.protocol,
-                model="pop",
-                seed=args.seed,
-                format=args.format,
-                feedback=feedback,
-                protocol_options=_protocol_options(args),
-            )
-        )
+        data = _prepared(args)
         emb = pretrain(data.fit_test, config, item_ids=data.items.ids, progress=True)
     else:
         ds = load_dataset(args.data, args.format)
@@ -239,19 +231,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_bench_figure2(args: argparse.Namespace) -> int:
     from ledrec.bench.figure2 import figure2
-    from ledrec.train.run import RunConfig, load_prepared
 
-    data = load_prepared(
-        RunConfig(
-            data=args.data,
-            protocol=args.protocol,
-            model="led",
-            seed=args.seed,
-            format=args.format,
-            feedback=_feedback(args),
-            protocol_options=_protocol_options(args),
-        )
-    )
+    data = _prepared(args)
     led = {
         "dim": args.dim,
         "epochs": args.epochs,

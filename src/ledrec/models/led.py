@@ -136,7 +136,13 @@ class LED(Recommender):
         Option("svd_alpha", float, 0.75, "PMI context smoothing exponent"),
         Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
         Option("svd_power", float, 1.0, "SVD embeddings = U·S^power"),
-        Option("init_scale", float, 4.0, "norm of the initial item vectors (SVD rows are L2-normalised, then scaled)"),
+        Option(
+            "init_scale",
+            float,
+            4.0,
+            "norm of the initial item vectors (SVD rows are L2-normalised, then scaled)",
+            searchable=True,
+        ),
         Option(
             "embeddings", str, "", "pre-trained embeddings artifact ('ledrec pretrain --out') instead of computing SVD"
         ),

@@ -45,21 +45,23 @@ class RunConfig:
     select_max_items: int | None = None  # choose hyper-parameters on the most popular items only
 
 
-def load_prepared(config: RunConfig) -> PreparedData:
+def load_prepared(
+    data: str,
+    protocol: str,
+    *,
+    seed: int = 0,
+    format: str | None = None,
+    feedback: list[str] | None = None,
+    protocol_options: dict[str, Any] | None = None,
+) -> PreparedData:
     """Data path → protocol applied. Accepts a prepared-dataset folder, ``synthetic[:key=value,…]``, or
     any dataset :func:`read_dataset` understands."""
-    if is_prepared(config.data):
-        data = PreparedData.load(config.data)
-        if data.protocol != config.protocol:
-            raise DataError(f"{config.data} was prepared with protocol {data.protocol!r}, not {config.protocol!r}")
-        return data
-    return prepare(
-        load_dataset(config.data, config.format),
-        config.protocol,
-        seed=config.seed,
-        feedback=config.feedback,
-        **config.protocol_options,
-    )
+    if is_prepared(data):
+        prepared = PreparedData.load(data)
+        if prepared.protocol != protocol:
+            raise DataError(f"{data} was prepared with protocol {prepared.protocol!r}, not {protocol!r}")
+        return prepared
+    return prepare(load_dataset(data, format), protocol, seed=seed, feedback=feedback, **(protocol_options or {}))
 
 
 def load_dataset(spec: str, format: str | None = None) -> Dataset:
@@ -90,7 +92,14 @@ def candidate_params(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def run(config: RunConfig) -> dict[str, Any]:
     start = time.perf_counter()
-    data = load_prepared(config)
+    data = load_prepared(
+        config.data,
+        config.protocol,
+        seed=config.seed,
+        format=config.format,
+        feedback=config.feedback,
+        protocol_options=config.protocol_options,
+    )
     prepare_s = time.perf_counter() - start
     log.info("data: %s", data.summary())
     model_cls = get_model(config.model)
