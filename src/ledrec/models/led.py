@@ -168,22 +168,8 @@ class LED(Recommender):
         self.n_items_ = n_items
         torch.manual_seed(self.random_state)
         vectors = None
-        if self.init == "svd" and self.embeddings:
-            emb = ItemEmbeddings.load(self.embeddings).aligned_to(self.item_ids, n_items)
-            if emb.dim != self.dim:
-                raise ValueError(f"{self.embeddings}: embeddings have dim {emb.dim}, not --dim {self.dim}")
-            vectors, self.pretrain_stats_ = emb.vectors * self.init_scale, emb.stats
-        elif self.init == "svd":
-            emb = pretrain(
-                pretrain_matrix if pretrain_matrix is not None else X,
-                PretrainConfig(
-                    dim=self.dim,
-                    alpha=self.svd_alpha,
-                    min_count=self.svd_min_count,
-                    power=self.svd_power,
-                    seed=self.random_state,
-                ),
-            )
+        if self.init == "svd":
+            emb = self._pretrained(X if pretrain_matrix is None else pretrain_matrix)
             vectors, self.pretrain_stats_ = emb.vectors * self.init_scale, emb.stats
         popularity = np.asarray(Y.sum(axis=0)).ravel() + 1.0
         log_pop = np.log(popularity / popularity.sum()).astype(np.float32)  # bias starts at log-popularity
@@ -229,6 +215,22 @@ class LED(Recommender):
         self.train_s_ = result.seconds
         self._export()
         return self
+
+    def _pretrained(self, matrix: sp.csr_matrix) -> ItemEmbeddings:
+        """The SVD item vectors: loaded from ``embeddings`` (aligned by item id) or computed on ``matrix``."""
+        if self.embeddings:
+            emb = ItemEmbeddings.load(self.embeddings).aligned_to(self.item_ids, matrix.shape[1])
+            if emb.dim != self.dim:
+                raise ValueError(f"{self.embeddings}: embeddings have dim {emb.dim}, not --dim {self.dim}")
+            return emb
+        config = PretrainConfig(
+            dim=self.dim,
+            alpha=self.svd_alpha,
+            min_count=self.svd_min_count,
+            power=self.svd_power,
+            seed=self.random_state,
+        )
+        return pretrain(matrix, config)
 
     def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool) -> torch.Tensor:
         inputs, targets = X[rows], (Y[rows] if Y is not X else None)

@@ -46,7 +46,7 @@ def windowed_cooccurrence(
 ) -> sp.csr_matrix:
     """Co-occurrence of items within ``window`` positions in time-ordered timelines.
 
-    ``users``/``items`` are the events sorted by user, then time (as :func:`timelines` returns them). A pair
+    ``users``/``items`` are the events sorted by user, then by time. A pair
     (i, j) counts once per timeline if it occurs within the window anywhere in it; i = j never counts.
     """
     if window < 1:
