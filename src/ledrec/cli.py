@@ -88,6 +88,18 @@ def _add_common_data_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="bars without a valid file: share of each user's train items carved out for validation (default 0.1)",
     )
+    g.add_argument(
+        "--pretrain-feedback",
+        default=None,
+        help="bars, multi-feedback data: event types the SVD pre-training uses (the paper: view); default: inputs",
+    )
+    g.add_argument(
+        "--exclude",
+        choices=("history", "target"),
+        default=None,
+        help="bars, multi-feedback data: never rank any item of the history (default: history), or only items "
+        "of the target type (e.g. already bought)",
+    )
 
 
 def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,8 +110,13 @@ def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.heldout_users is not None:
             h = args.heldout_users
             opts["heldout_users"] = int(h) if h >= 1 else h
-    elif args.protocol == "bars" and args.valid_fraction is not None:
-        opts["valid_fraction"] = args.valid_fraction
+    elif args.protocol == "bars":
+        if args.valid_fraction is not None:
+            opts["valid_fraction"] = args.valid_fraction
+        if getattr(args, "pretrain_feedback", None):
+            opts["pretrain_feedback"] = [f.strip() for f in args.pretrain_feedback.split(",")]
+        if getattr(args, "exclude", None):
+            opts["exclude"] = args.exclude
     return opts
 
 

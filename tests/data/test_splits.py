@@ -151,3 +151,53 @@ def test_ml_latest_small_strong_preparation():
     data = prepare(read_dataset(shared_dataset("ml-latest-small")), "strong")
     assert data.meta["heldout_users"] == 60  # round(0.1 * 604 users with >= 5 ratings >= 3.5)
     assert data.fit_valid.shape[0] == 604 - 2 * 60
+
+
+def multi_feedback_dataset(tmp_path):
+    from ledrec.data.readers import read_pairs_folder
+
+    (tmp_path / "view.txt").write_text("1 1\n1 2\n1 3\n1 4\n2 1\n2 2\n2 5\n")
+    (tmp_path / "buy.txt").write_text("1 1\n1 2\n1 3\n2 1\n2 2\n")
+    (tmp_path / "test.txt").write_text("1 4\n2 6\n")  # user 1 viewed item 4 before buying it
+    return read_pairs_folder(tmp_path)
+
+
+def test_multi_feedback_bars_split(tmp_path):
+    ds = multi_feedback_dataset(tmp_path)
+    item = {s: i for i, s in enumerate(ds.items.ids)}
+    data = fixed_split(ds, pretrain_feedback=["view"], valid_fraction=0.5, seed=0)
+    # inputs hold every event type, targets only buys, pre-training only views
+    assert data.fit_test.nnz == 7  # distinct (user, item) pairs over views and buys (buys were all viewed)
+    assert data.targets["fit_test"].nnz == 5 and data.pretrain["fit_test"].nnz == 7
+    # validation buys are carved out of every input type and out of the targets
+    carved = data.valid.target
+    assert data.fit_valid.multiply(sp_rows(carved, data, ds)).nnz == 0
+    assert data.targets["fit_valid"].nnz == 5 - carved.nnz
+    # exclude="history": user 1's test item 4 was viewed, so it stays a target that can never be ranked
+    rows = {u: r for r, u in enumerate(data.test.user_ids)}
+    assert data.test.target[rows["1"], item["4"]] == 1
+    assert data.test.excluded[rows["1"], item["4"]] == 1
+    only_bought = fixed_split(ds, exclude="target")
+    assert only_bought.test.excluded[rows["1"], item["4"]] == 0  # viewed but not bought: may be ranked
+    assert only_bought.test.excluded[rows["1"], item["1"]] == 1  # bought before: never ranked
+
+
+def sp_rows(evalset_matrix, data, ds):
+    """The validation matrix placed on the training matrix's rows (all users are rows in both here)."""
+    import scipy.sparse as sp
+
+    users = {u: i for i, u in enumerate(ds.users.ids)}
+    rows = [users[u] for u in data.valid.user_ids]
+    out = sp.lil_matrix(data.fit_valid.shape, dtype=np.float32)
+    for r, u in enumerate(rows):
+        out[u, evalset_matrix[r].indices] = 1
+    return out.tocsr()
+
+
+def test_multi_feedback_prepared_round_trip(tmp_path):
+    data = fixed_split(multi_feedback_dataset(tmp_path), pretrain_feedback=["view"], exclude="target")
+    data.save(tmp_path / "prep")
+    back = PreparedData.load(tmp_path / "prep")
+    assert set(back.targets) == {"fit_valid", "fit_test"} and set(back.pretrain) == {"fit_valid", "fit_test"}
+    assert (back.test.excluded != data.test.excluded).nnz == 0
+    assert set(back.side("fit_test")) == {"targets", "pretrain_matrix"}

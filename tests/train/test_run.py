@@ -67,3 +67,25 @@ def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path)
     assert result["params"]["patience"] == 0  # the refit runs the chosen epochs, no early stopping
     assert 1 <= result["params"]["epochs"] <= 4
     assert result["training"]["best_epoch"] == result["params"]["epochs"]
+
+
+def test_multi_feedback_run_passes_targets_and_pretraining(tmp_path):
+    rng = np.random.default_rng(1)
+    views = {(u, i) for u in range(120) for i in rng.choice(40, 12, replace=False)}
+    buys = sorted(p for p in views if rng.random() < 0.4)
+    test = sorted({(u, int(rng.integers(0, 40))) for u in range(120)} - set(buys))
+    for name, pairs in (("view", sorted(views)), ("buy", buys), ("test", test)):
+        (tmp_path / f"{name}.txt").write_text("".join(f"{u} {i}\n" for u, i in pairs))
+    result = run(
+        RunConfig(
+            data=str(tmp_path),
+            protocol="bars",
+            model="led",
+            params={"dim": [4], "epochs": [2]},
+            protocol_options={"pretrain_feedback": ["view"], "exclude": "target"},
+            progress=False,
+        )
+    )
+    assert result["data"]["target_feedback"] == "buy"
+    assert result["data"]["pretrain_feedback"] == ["view"] and result["data"]["exclude"] == "target"
+    assert 0 <= result["metrics"]["recall@20"] <= 1

@@ -40,17 +40,27 @@ class EvalSet:
     user_ids: np.ndarray  # (n_users,) original user ids
     recall_normalization: str = "target"  # "min": hits / min(k, |target|) (strong); "target": hits / |target| (BARS)
     selection_metric: str = "ndcg@20"  # what model selection maximises on this set (NDCG@100 strong, @20 BARS)
+    exclude: sp.csr_matrix | None = None  # items never ranked; None: the input items
 
     def __post_init__(self) -> None:
         if self.input.shape != self.target.shape:
             raise ValueError(f"input {self.input.shape} and target {self.target.shape} differ")
+        if self.exclude is not None and self.exclude.shape != self.input.shape:
+            raise ValueError(f"exclude {self.exclude.shape} and input {self.input.shape} differ")
+
+    @property
+    def excluded(self) -> sp.csr_matrix:
+        return self.input if self.exclude is None else self.exclude
 
     @property
     def n_users(self) -> int:
         return self.input.shape[0]
 
     def subset(self, rows: np.ndarray) -> EvalSet:
-        return replace(self, input=self.input[rows], target=self.target[rows], user_ids=self.user_ids[rows])
+        exclude = None if self.exclude is None else self.exclude[rows]
+        return replace(
+            self, input=self.input[rows], target=self.target[rows], user_ids=self.user_ids[rows], exclude=exclude
+        )
 
     def with_protocol(self, protocol: str) -> EvalSet:
         strong = protocol == "strong"
@@ -74,6 +84,10 @@ class PreparedData:
     fit_test: sp.csr_matrix
     test: EvalSet
     meta: dict[str, Any] = field(default_factory=dict)
+    # Multi-feedback data (§4.3): what to predict and what to pre-train on, when they differ from the
+    # training matrices (which then hold every input event); keys "fit_valid"/"fit_test" → matrix.
+    targets: dict[str, sp.csr_matrix] = field(default_factory=dict)
+    pretrain: dict[str, sp.csr_matrix] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.valid = self.valid.with_protocol(self.protocol)
@@ -123,8 +137,17 @@ class PreparedData:
             extra={"name": self.name, "protocol": self.protocol, "shapes": shapes},
         )
 
+    def side(self, which: str) -> dict[str, sp.csr_matrix]:
+        """Extra fit arguments for ``which`` in {"fit_valid", "fit_test"}: ``targets``, ``pretrain_matrix``."""
+        out = {}
+        if which in self.targets:
+            out["targets"] = self.targets[which]
+        if which in self.pretrain:
+            out["pretrain_matrix"] = self.pretrain[which]
+        return out
+
     def _matrices(self) -> dict[str, sp.csr_matrix]:
-        return {
+        out = {
             "fit_valid": self.fit_valid,
             "valid.input": self.valid.input,
             "valid.target": self.valid.target,
@@ -132,6 +155,12 @@ class PreparedData:
             "test.input": self.test.input,
             "test.target": self.test.target,
         }
+        for name, split in (("valid", self.valid), ("test", self.test)):
+            if split.exclude is not None:
+                out[f"{name}.exclude"] = split.exclude
+        out |= {f"targets.{k}": v for k, v in self.targets.items()}
+        out |= {f"pretrain.{k}": v for k, v in self.pretrain.items()}
+        return out
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> PreparedData:
@@ -142,15 +171,23 @@ class PreparedData:
             data = np.ones(len(indices), dtype=np.float32)
             return sp.csr_matrix((data, indices, a[f"{name}.indptr"]), shape=tuple(manifest["shapes"][name]))
 
+        names = manifest["shapes"]
+
+        def evalset(name: str) -> EvalSet:
+            exclude = csr(f"{name}.exclude") if f"{name}.exclude" in names else None
+            return EvalSet(csr(f"{name}.input"), csr(f"{name}.target"), a[f"{name}.user_ids"], exclude=exclude)
+
         return cls(
             name=manifest["name"],
             protocol=manifest["protocol"],
             items=Vocabulary(a["item_ids"]),
             fit_valid=csr("fit_valid"),
-            valid=EvalSet(csr("valid.input"), csr("valid.target"), a["valid.user_ids"]),
+            valid=evalset("valid"),
             fit_test=csr("fit_test"),
-            test=EvalSet(csr("test.input"), csr("test.target"), a["test.user_ids"]),
+            test=evalset("test"),
             meta=manifest["config"],
+            targets={k.split(".", 1)[1]: csr(k) for k in names if k.startswith("targets.")},
+            pretrain={k.split(".", 1)[1]: csr(k) for k in names if k.startswith("pretrain.")},
         )
 
 
@@ -259,49 +296,89 @@ def fixed_split(
     *,
     valid_fraction: float = 0.1,
     feedback: Iterable[str] | None = None,
+    pretrain_feedback: Iterable[str] | None = None,
+    exclude: str = "history",
     seed: int = 0,
 ) -> PreparedData:
     """The BARS protocol on a dataset with fixed ``train``/``test`` (and maybe ``valid``) parts.
 
     History = train (events of ``feedback`` types; all by default); targets = test. Without a ``valid``
     part, each user with >= 2 train items of the target type (the test part's type) gives
-    ``max(1, int(valid_fraction * n))`` random ones to validation; the model chosen there is refit on
-    the whole train before testing. Items never seen in train stay in the ranking (as misses).
+    ``max(1, int(valid_fraction * n))`` random ones to validation (removed from every input type); the
+    model chosen there is refit on the whole train before testing. Items never seen in train stay in the
+    ranking (as misses).
+
+    Multi-feedback data (Taobao: view, cart, buy; test = buys): the training matrices hold every input
+    event, ``targets`` the target type only, ``pretrain`` the ``pretrain_feedback`` types (the paper
+    pre-trains on views). ``exclude="history"`` never ranks an item of the user's history (so a viewed
+    item cannot be recommended, and a test buy that was viewed is a certain miss);
+    ``exclude="target"`` only excludes items already bought.
     """
     if not ds.is_fixed_split:
         raise DataError(
             f"{ds.path}: the BARS protocol needs fixed train/test files; this dataset has "
             f"parts {list(ds.parts)} (use --protocol strong)"
         )
+    if exclude not in ("history", "target"):
+        raise DataError(f"exclude must be 'history' or 'target', not {exclude!r}")
     rng = np.random.default_rng(seed)
     train_events = ds.parts["train"].with_feedback(feedback)
     train = train_events.to_csr()
+    target_type = ds.parts["test"].feedback_types[0]
+    multi = target_type in train_events.feedback_types and len(train_events.feedback_types) > 1
+    train_targets = train_events.with_feedback([target_type]).to_csr() if multi else train
+    pretrain_events = ds.parts["train"].with_feedback(pretrain_feedback) if pretrain_feedback else None
     test_target = ds.parts["test"].to_csr()
     if "valid" in ds.parts:
-        fit_valid = train
-        valid = _eval_set(train, ds.parts["valid"].to_csr(), ds.users.ids)
+        fit_valid, carved = train, ds.parts["valid"].to_csr()
         how = "valid file"
     else:
-        target_type = ds.parts["test"].feedback_types[0]
-        if target_type in train_events.feedback_types:
-            carve_from = train_events.with_feedback([target_type]).to_csr()
-        else:  # single-type data: the test type is just a label
-            carve_from = train
-        _, carved = _split_rows(carve_from, valid_fraction, rng, min_items=2)
+        _, carved = _split_rows(train_targets, valid_fraction, rng, min_items=2)
         fit_valid = _subtract(train, carved)
-        valid = _eval_set(fit_valid, carved, ds.users.ids)
         how = f"{valid_fraction:.0%} of train per user (seed {seed})"
-    test = _eval_set(train, test_target, ds.users.ids)
-    meta = {"validation": how, "seed": seed, "feedback": None if feedback is None else list(feedback)}
+    valid_targets = _subtract(train_targets, carved) if multi else fit_valid
+    valid = _eval_set(fit_valid, carved, ds.users.ids, valid_targets, valid_targets if exclude == "target" else None)
+    test = _eval_set(train, test_target, ds.users.ids, train_targets, train_targets if exclude == "target" else None)
+    targets = {"fit_valid": valid_targets, "fit_test": train_targets} if multi else {}
+    pretrain = {}
+    if pretrain_events is not None:
+        pre = pretrain_events.to_csr()
+        pretrain = {"fit_valid": _subtract(pre, carved), "fit_test": pre}
+    meta = {
+        "validation": how,
+        "seed": seed,
+        "feedback": None if feedback is None else list(feedback),
+        "target_feedback": target_type if multi else None,
+        "pretrain_feedback": None if pretrain_feedback is None else list(pretrain_feedback),
+        "exclude": exclude,
+    }
     return PreparedData(
-        ds.name, "bars", ds.items, fit_valid=fit_valid, valid=valid, fit_test=train, test=test, meta=meta
+        ds.name,
+        "bars",
+        ds.items,
+        fit_valid=fit_valid,
+        valid=valid,
+        fit_test=train,
+        test=test,
+        meta=meta,
+        targets=targets,
+        pretrain=pretrain,
     )
 
 
-def _eval_set(history: sp.csr_matrix, target: sp.csr_matrix, user_ids: np.ndarray) -> EvalSet:
-    target = _subtract(target, history)  # a target the user already has is no target (BARS files share none)
+def _eval_set(
+    history: sp.csr_matrix,
+    target: sp.csr_matrix,
+    user_ids: np.ndarray,
+    known: sp.csr_matrix | None = None,
+    exclude: sp.csr_matrix | None = None,
+) -> EvalSet:
+    """Users with at least one target. A target the user already has (in ``known``, by default the
+    history) is no target; ``exclude`` (by default the history) is never ranked, so with multi-feedback
+    history a viewed test item stays a target that cannot be hit: a certain miss, not a dropped user."""
+    target = _subtract(target, history if known is None else known)
     rows = np.flatnonzero(np.diff(target.indptr) > 0)
-    return EvalSet(history[rows], target[rows], user_ids[rows])
+    return EvalSet(history[rows], target[rows], user_ids[rows], exclude=None if exclude is None else exclude[rows])
 
 
 def _subtract(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:

@@ -69,10 +69,11 @@ def evaluate(
     for lo in tqdm(range(0, n_users, batch), desc=desc, disable=not progress, unit_scale=batch, unit="user"):
         hi = min(lo + batch, n_users)
         history = data.input[lo:hi]
+        excluded = history if data.exclude is None else data.exclude[lo:hi]
         scores = np.array(score(history), dtype=np.float32, copy=True)  # own copy: top_k writes into it
         if scores.shape != (hi - lo, n_items):
             raise ValueError(f"scorer returned shape {scores.shape}, expected {(hi - lo, n_items)}")
-        ranked = top_k(scores, kmax, exclude=history)
+        ranked = top_k(scores, kmax, exclude=excluded)
         target = data.target[lo:hi].toarray().astype(bool)  # (batch, I): small, bounded like scores
         hits[lo:hi] = np.take_along_axis(target, ranked, axis=1)
     per_user: dict[str, np.ndarray] = {}

@@ -44,6 +44,8 @@ class Recommender(ABC):
     name: ClassVar[str]
     options: ClassVar[tuple[Option, ...]] = ()
     uses_validation: ClassVar[bool] = False  # True: fit() selects checkpoints on a validation EvalSet
+    # True: fit() also takes ``targets=`` and ``pretrain_matrix=`` (multi-feedback data, seed paper §4.3)
+    accepts_side_matrices: ClassVar[bool] = False
     progress: bool = False  # show progress bars while fitting
     item_ids: np.ndarray | None = None  # original ids of the columns, when the caller knows them
 

@@ -101,6 +101,7 @@ class LEDNet(nn.Module):
 class LED(Recommender):
     name = "led"
     uses_validation = True
+    accepts_side_matrices = True
     options = (
         Option("dim", int, 128, "embedding dimension d", searchable=True),
         Option("loss", str, "mult", "training loss", choices=LOSSES),

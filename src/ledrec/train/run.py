@@ -122,7 +122,7 @@ def run(config: RunConfig) -> dict[str, Any]:
             t0 = time.perf_counter()
             model = model_cls(**params, random_state=config.seed)
             model.progress, model.item_ids = config.progress, data.items.ids[subproblem_items]
-            model.fit(fit_valid, validation=valid)
+            model.fit(fit_valid, validation=valid, **side(model_cls, data, "fit_valid", subproblem_items))
             fit_s = time.perf_counter() - t0
             res = evaluate(model.score, valid, DEFAULT_KS, progress=config.progress, desc="validate")
             validation.append(
@@ -150,7 +150,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         best = None  # free the selection model's memory before refitting
         final = model_cls(**refit)
         final.progress, final.item_ids = config.progress, data.items.ids
-        final.fit(data.fit_test)
+        final.fit(data.fit_test, **side(model_cls, data, "fit_test"))
         fit_s = time.perf_counter() - fit_start
     result_test = evaluate(final.score, data.test, DEFAULT_KS, progress=config.progress, desc="test")
 
@@ -200,6 +200,15 @@ def popular_subproblem(
     }
     sub_valid = replace(valid, input=sub_input[rows], target=sub_target[rows], user_ids=valid.user_ids[rows])
     return sub_fit, sub_valid, info, keep
+
+
+def side(
+    model_cls: type[Recommender], data: PreparedData, which: str, items: slice | np.ndarray = slice(None)
+) -> dict[str, sp.csr_matrix]:
+    """Multi-feedback target / pre-training matrices for models that take them (restricted to ``items``)."""
+    if not model_cls.accepts_side_matrices:
+        return {}
+    return {k: m[:, items].tocsr() for k, m in data.side(which).items()}
 
 
 def grid_edges(params: dict[str, list[Any]], chosen: dict[str, Any]) -> list[str]:
