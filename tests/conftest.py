@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from ledrec.data.splits import EvalSet
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -50,3 +52,17 @@ def planted_clusters(
         rows += [u] * items_per_user
         cols += chosen.tolist()
     return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+
+
+def planted_task():
+    """600 training users in 6 planted clusters; 60 held-out users with 9 input and 3 target items each."""
+    train = planted_clusters(n_users=600, n_items=120, n_clusters=6, items_per_user=12, seed=0)
+    held = planted_clusters(n_users=60, n_items=120, n_clusters=6, items_per_user=12, seed=1).tolil()
+    inp, tgt = held.copy(), held.copy()
+    for u in range(60):
+        items = held.rows[u]
+        for i in items[9:]:
+            inp[u, i] = 0
+        for i in items[:9]:
+            tgt[u, i] = 0
+    return train, EvalSet(inp.tocsr(), tgt.tocsr(), np.arange(60))

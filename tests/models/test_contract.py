@@ -13,6 +13,8 @@ FAST_PARAMS: dict[str, dict] = {
     "ease": {"lam": 10.0},
     "led": {"dim": 8, "epochs": 2, "batch_size": 64},
     "svd": {"dim": 8},
+    "vae": {"hidden": 16, "latent": 8, "epochs": 2, "batch_size": 64},
+    "dae": {"hidden": 16, "latent": 8, "epochs": 2, "batch_size": 64},
 }
 
 

@@ -7,8 +7,9 @@ from ledrec.models.ease import EASE
 from ledrec.models.led import LED
 from ledrec.models.popularity import Popularity
 from ledrec.models.svd import SVD
+from ledrec.models.vae import MultDAE, MultVAE
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED)}
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED, MultVAE, MultDAE)}
 
 
 def get_model(name: str) -> type[Recommender]:
@@ -18,4 +19,4 @@ def get_model(name: str) -> type[Recommender]:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-__all__ = ["EASE", "LED", "MODELS", "SVD", "Option", "Popularity", "Recommender", "get_model"]
+__all__ = ["EASE", "LED", "MODELS", "SVD", "MultDAE", "MultVAE", "Option", "Popularity", "Recommender", "get_model"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Self
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ledrec.data.splits import EvalSet
-from ledrec.evaluate.ranking import evaluate
-from ledrec.models.base import Option, Recommender
-from ledrec.models.losses import LOSSES, bpr_loss, mult_css_loss, mult_loss, ns_loss
-from ledrec.models.training import TrainConfig, Trainer
+from ledrec.models.base import Option
+from ledrec.models.batches import bags, decoder_loss, device, drop, split
+from ledrec.models.losses import LOSSES
+from ledrec.models.training import TorchRecommender, training_options
 from ledrec.pretrain import ItemEmbeddings, PretrainConfig, pretrain
 
 log = logging.getLogger(__name__)
@@ -80,27 +80,14 @@ class LEDNet(nn.Module):
     def score_all(self, query: torch.Tensor) -> torch.Tensor:
         return query @ self.item_vectors.T + self.item_bias[:, 0]  # (B, I)
 
-    def score_items(self, query: torch.Tensor, items: torch.Tensor, sparse: bool = False) -> torch.Tensor:
-        """Scores of given items: ``items`` (B, K) → (B, K)."""
-        vectors = F.embedding(items, self.item_vectors, sparse=sparse)  # (B, K, d)
-        bias = F.embedding(items, self.item_bias, sparse=sparse)[..., 0]  # (B, K)
-        return torch.einsum("bkd,bd->bk", vectors, query) + bias
-
-    def score_pairs(self, query: torch.Tensor, rows: torch.Tensor, items: torch.Tensor, sparse: bool = False):
-        """Scores of (row, item) pairs, flat: (P,)."""
-        vectors = F.embedding(items, self.item_vectors, sparse=sparse)  # (P, d)
-        bias = F.embedding(items, self.item_bias, sparse=sparse)[:, 0]  # (P,)
-        return (vectors * query[rows]).sum(dim=1) + bias
-
     def naive_projected_scores(self, user: torch.Tensor) -> torch.Tensor:
         """Project mode without the trick (P applied to every item vector), for tests and benchmarks."""
         P = self.projection
         return (user @ P.T) @ (self.item_vectors @ P.T).T + self.item_bias[:, 0]  # (B, I)
 
 
-class LED(Recommender):
+class LED(TorchRecommender):
     name = "led"
-    uses_validation = True
     accepts_side_matrices = True
     options = (
         Option("dim", int, 128, "embedding dimension d", searchable=True),
@@ -129,11 +116,15 @@ class LED(Recommender):
             "share of each timeline held out as target per step; -1: 0.2 for bpr, 0 (input = target) otherwise",
             searchable=True,
         ),
-        Option("epochs", int, 50, "maximum epochs"),
-        Option("batch_size", int, 512, "users per step"),
-        Option("lr", float, 1e-2, "Adam learning rate (§9.2 used 1e-3 for 50k steps; see the README)", searchable=True),
-        Option("eval_every", int, 1, "epochs between validation runs"),
-        Option("patience", int, 5, "validations without improvement before early stopping (0: never)"),
+        Option(
+            "predict",
+            str,
+            "all",
+            "all: the whole timeline is the target (autoencoder); held-out: only the items the input lost to "
+            "dropout or the split, with the kept input items masked out of the full softmax — the test task",
+            choices=("all", "held-out"),
+            searchable=True,
+        ),
         Option("svd_alpha", float, 0.75, "PMI context smoothing exponent"),
         Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
         Option("svd_power", float, 1.0, "SVD embeddings = U·S^power"),
@@ -147,8 +138,12 @@ class LED(Recommender):
         Option(
             "embeddings", str, "", "pre-trained embeddings artifact ('ledrec pretrain --out') instead of computing SVD"
         ),
-        Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
-        Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
+        *training_options(
+            epochs=50,
+            batch_size=512,
+            lr=1e-2,
+            lr_help="Adam learning rate (§9.2 used 1e-3 for 50k steps; see the README)",
+        ),
     )
 
     # ---------------------------------------------------------------- fit
@@ -177,44 +172,20 @@ class LED(Recommender):
         if vectors is None:  # random: N(0, 1/d) entries, so ‖v‖ ≈ 1, then scaled like SVD rows
             gen = torch.Generator().manual_seed(self.random_state)
             vectors = (torch.randn(n_items, self.dim, generator=gen) * (self.init_scale / math.sqrt(self.dim))).numpy()
-        self.device_ = _device(self.device)
+        self.device_ = device(self.device)
         self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop).to(self.device_)
         # Sparse gradients pay off only when a step touches few rows: a sampled loss, trained vectors, and a
         # catalogue larger than the B·N negative lookups of a step (below that, scoring every item densely
         # and picking the sampled scores out is cheaper, with the same loss values).
         sparse = self.loss != "mult" and self.tuning == "full" and n_items > self.batch_size * self.negatives
         self.sparse_gradients_ = sparse
-        sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
-        config = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            eval_every=self.eval_every,
-            patience=self.patience,
-            seed=self.random_state,
-            checkpoint_dir=self.checkpoint_dir or None,
-            progress=self.progress,
-        )
-        trainer = Trainer(self.net_, config, sparse_params)
         fraction = self.target_fraction if self.target_fraction >= 0 else (0.2 if self.loss == "bpr" else 0.0)
 
         def step(rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
             return self._loss(X, Y, rows, rng, fraction, sparse)
 
-        validate = None
-        if validation is not None:
-            metric = validation.selection_metric
-            ks = (int(metric.split("@")[1]),)
-
-            def validate() -> float:
-                self._export()
-                return evaluate(self.score, validation, ks)[metric]
-
-        result = trainer.fit(n_users, step, validate)
-        self.best_epoch_ = result.best_epoch
-        self.history_ = result.history
-        self.train_s_ = result.seconds
-        self._export()
+        sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
+        self._train(self.net_, n_users, step, validation, sparse_params)
         return self
 
     def _pretrained(self, matrix: sp.csr_matrix) -> ItemEmbeddings:
@@ -236,34 +207,30 @@ class LED(Recommender):
     def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool) -> torch.Tensor:
         inputs, targets = X[rows], (Y[rows] if Y is not X else None)
         if target_fraction > 0:
-            inputs, split_targets = _split(inputs, target_fraction, rng)
+            inputs, split_targets = split(inputs, target_fraction, rng)
             targets = split_targets if targets is None else targets
         elif targets is None:
             targets = inputs  # autoencoder: predict the whole (uncorrupted) timeline
         if self.dropout > 0:
-            inputs = _drop(inputs, self.dropout, rng)
-        dev = self.device_
-        items, offsets = (t.to(dev) for t in _bags(inputs))
+            inputs = drop(inputs, self.dropout, rng)
+        masked = None
+        if self.predict == "held-out":  # what the input still shows is neither a target nor a softmax rival:
+            masked = inputs  # evaluation never ranks a user's own items either
+            targets = (targets - targets.multiply(inputs.astype(bool))).tocsr()
+            targets.eliminate_zeros()
         net = self.net_
-        query = net.query(net.encode(items, offsets, sparse=sparse))  # (B, d)
-        targets = targets.tocoo()
-        pos_rows = torch.from_numpy(targets.row.astype(np.int64)).to(dev)
-        pos_items = torch.from_numpy(targets.col.astype(np.int64)).to(dev)
-        if self.loss == "mult":
-            return mult_loss(net.score_all(query), pos_rows, pos_items)
-        negatives = torch.from_numpy(rng.integers(0, self.n_items_, (len(rows), self.negatives))).to(dev)  # (B, N)
-        if sparse:
-            neg_scores = net.score_items(query, negatives, sparse=True)  # (B, N)
-            pos_scores = net.score_pairs(query, pos_rows, pos_items, sparse=True)  # (P,)
-        else:
-            logits = net.score_all(query)  # (B, I)
-            neg_scores = logits.gather(1, negatives)  # (B, N)
-            pos_scores = logits[pos_rows, pos_items]  # (P,)
-        if self.loss == "mult-css":
-            return mult_css_loss(pos_scores, pos_rows, neg_scores, self.n_items_)
-        if self.loss == "bpr":
-            return bpr_loss(pos_scores, pos_rows, neg_scores)
-        return ns_loss(pos_scores, pos_rows, neg_scores)
+        query = net.query(net.encode(*bags(inputs, self.device_), sparse=sparse))  # (B, d)
+        return decoder_loss(
+            self.loss,
+            query,
+            net.item_vectors,
+            net.item_bias,
+            targets,
+            negatives=self.negatives,
+            rng=rng,
+            sparse=sparse,
+            masked=masked,
+        )
 
     def _export(self) -> None:
         """The serving form: item vectors as the decoder sees them, and the query map."""
@@ -291,38 +258,3 @@ class LED(Recommender):
 
     def state(self) -> dict[str, np.ndarray]:
         return {"item_vectors_": self.item_vectors_, "item_bias_": self.item_bias_, "query_map_": self.query_map_}
-
-    def refit_params(self) -> dict[str, Any]:
-        """Parameters to retrain on a larger training matrix with the number of epochs chosen here."""
-        return {**self.get_params(), "epochs": max(self.best_epoch_, 1), "patience": 0}
-
-
-# -------------------------------------------------------------------- batch helpers (numpy → torch)
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _bags(m: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(m.indices.astype(np.int64)), torch.from_numpy(m.indptr[:-1].astype(np.int64))
-
-
-def _drop(m: sp.csr_matrix, p: float, rng: np.random.Generator) -> sp.csr_matrix:
-    """Remove each entry with probability p (input dropout; no rescaling, the mean renormalises)."""
-    keep = rng.random(m.nnz) >= p
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-    return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
-
-
-def _split(m: sp.csr_matrix, fraction: float, rng: np.random.Generator) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Per row, a random ``max(1, int(fraction·n))`` entries become targets (rows with one item: none)."""
-    lengths = np.diff(m.indptr)
-    rows = np.repeat(np.arange(m.shape[0]), lengths)
-    order = np.lexsort((rng.random(m.nnz), rows))  # random order within each row
-    rank = np.empty(m.nnz, dtype=np.int64)
-    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], lengths)
-    n_target = np.where(lengths >= 2, np.maximum(1, (fraction * lengths).astype(np.int64)), 0)
-    is_target = rank < n_target[rows]
-    make = lambda mask: sp.csr_matrix((m.data[mask], (rows[mask], m.indices[mask])), shape=m.shape)  # noqa: E731
-    return make(~is_target), make(is_target)

@@ -27,7 +27,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ledrec.data.splits import EvalSet
+from ledrec.evaluate.ranking import evaluate
 from ledrec.io import ArtifactError, load_artifact, save_artifact
+from ledrec.models.base import Option, Recommender
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +196,73 @@ class Trainer:
             "best_state": best or None,
             "stale": manifest["stale"],
         }
+
+
+# ---------------------------------------------------------------------- the models' side of the loop
+def training_options(
+    *, epochs: int, batch_size: int, lr: float, lr_help: str = "Adam learning rate"
+) -> tuple[Option, ...]:
+    """The hyper-parameters every PyTorch recommender has, with the model's own defaults."""
+    return (
+        Option("epochs", int, epochs, "maximum epochs"),
+        Option("batch_size", int, batch_size, "users per step"),
+        Option("lr", float, lr, lr_help, searchable=True),
+        Option("eval_every", int, 1, "epochs between validation runs"),
+        Option("patience", int, 5, "validations without improvement before early stopping (0: never)"),
+        Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
+        Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
+    )
+
+
+class TorchRecommender(Recommender):
+    """A recommender trained by :class:`Trainer`: checkpoints chosen on validation, early stopping, and a
+    refit with the chosen number of epochs. Subclasses build a module and a step loss, call :meth:`_train`,
+    and implement :meth:`_export` (module → the numpy arrays that ``score`` uses and ``save`` writes)."""
+
+    uses_validation = True
+    epochs: int
+    batch_size: int
+    lr: float
+    eval_every: int
+    patience: int
+    checkpoint_dir: str
+
+    def _train(
+        self,
+        module: nn.Module,
+        n_rows: int,
+        step_loss: StepLoss,
+        validation: EvalSet | None,
+        sparse_params: tuple[nn.Parameter, ...] = (),
+    ) -> None:
+        config = TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            eval_every=self.eval_every,
+            patience=self.patience,
+            seed=self.random_state,
+            checkpoint_dir=self.checkpoint_dir or None,
+            progress=self.progress,
+        )
+        validate = None
+        if validation is not None:
+            metric = validation.selection_metric
+            ks = (int(metric.split("@")[1]),)
+
+            def validate() -> float:
+                self._export()
+                return evaluate(self.score, validation, ks)[metric]
+
+        result = Trainer(module, config, sparse_params).fit(n_rows, step_loss, validate)
+        self.best_epoch_ = result.best_epoch
+        self.history_ = result.history
+        self.train_s_ = result.seconds
+        self._export()
+
+    def _export(self) -> None:
+        raise NotImplementedError
+
+    def refit_params(self) -> dict[str, Any]:
+        """Parameters to retrain on a larger training matrix with the number of epochs chosen here."""
+        return {**self.get_params(), "epochs": max(self.best_epoch_, 1), "patience": 0}

@@ -1,0 +1,104 @@
+"""What the PyTorch models (LED, Mult-VAE/DAE) share per training step: batches of sparse timelines turned
+into ``EmbeddingBag`` inputs, input corruption, and the decoder's loss.
+
+Both models end in the same decoder form, s(q, i) = ⟨q, w_i⟩ + b_i, with an item table ``vectors`` (I, k)
+and ``bias`` (I, 1) — LED's q is the user vector and w its own item vectors (tied); the VAE's q is the last
+hidden layer and w the output layer. So one function computes any of the four losses from (q, w, b).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from ledrec.models.losses import bpr_loss, mult_css_loss, mult_loss, ns_loss
+
+
+def device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def bags(m: sp.csr_matrix, dev: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """``EmbeddingBag`` inputs of a CSR batch: flat item indices (nnz,) and row offsets (B,)."""
+    items = torch.from_numpy(m.indices.astype(np.int64)).to(dev)
+    return items, torch.from_numpy(m.indptr[:-1].astype(np.int64)).to(dev)
+
+
+def rows_of(m: sp.csr_matrix) -> np.ndarray:
+    """Row index of every stored entry, in CSR order: (nnz,)."""
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+
+
+def drop(m: sp.csr_matrix, p: float, rng: np.random.Generator) -> sp.csr_matrix:
+    """Remove each entry with probability p (input dropout). Values are kept as they are: the caller decides
+    whether to rescale (LED's mean renormalises by itself; the VAE rescales by 1/(1 − p) like nn.Dropout)."""
+    keep = rng.random(m.nnz) >= p
+    rows = rows_of(m)[keep]
+    return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
+
+
+def split(m: sp.csr_matrix, fraction: float, rng: np.random.Generator) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Per row, a random ``max(1, int(fraction·n))`` entries become targets (rows with one item: none)."""
+    lengths = np.diff(m.indptr)
+    rows = rows_of(m)
+    order = np.lexsort((rng.random(m.nnz), rows))  # random order within each row
+    rank = np.empty(m.nnz, dtype=np.int64)
+    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], lengths)
+    n_target = np.where(lengths >= 2, np.maximum(1, (fraction * lengths).astype(np.int64)), 0)
+    is_target = rank < n_target[rows]
+    make = lambda mask: sp.csr_matrix((m.data[mask], (rows[mask], m.indices[mask])), shape=m.shape)  # noqa: E731
+    return make(~is_target), make(is_target)
+
+
+def decoder_loss(
+    loss: str,
+    query: torch.Tensor,
+    vectors: torch.Tensor,
+    bias: torch.Tensor,
+    targets: sp.csr_matrix,
+    *,
+    negatives: int,
+    rng: np.random.Generator,
+    sparse: bool = False,
+    masked: sp.csr_matrix | None = None,
+) -> torch.Tensor:
+    """One of the four losses for a batch: ``query`` (B, k), item table ``vectors`` (I, k), ``bias`` (I, 1),
+    positives = the entries of ``targets`` (B × I). The sampled losses draw ``negatives`` items per user,
+    uniformly, shared by its positives (§5.2). ``sparse``: look the sampled rows up with sparse gradients
+    instead of scoring the whole catalogue. ``masked`` (B × I): entries removed from the full softmax."""
+    dev = query.device
+    n_items = vectors.shape[0]
+    coo = targets.tocoo()
+    pos_rows = torch.from_numpy(coo.row.astype(np.int64)).to(dev)
+    pos_items = torch.from_numpy(coo.col.astype(np.int64)).to(dev)
+    if loss == "mult":
+        logits = query @ vectors.T + bias[:, 0]  # (B, I)
+        if masked is not None and masked.nnz:
+            where = (
+                torch.from_numpy(rows_of(masked)).to(dev),
+                torch.from_numpy(masked.indices.astype(np.int64)).to(dev),
+            )
+            logits = logits.index_put(where, torch.tensor(-torch.inf, device=dev))
+        return mult_loss(logits, pos_rows, pos_items)
+    sampled = torch.from_numpy(rng.integers(0, n_items, (query.shape[0], negatives))).to(dev)  # (B, N)
+    if sparse:
+        neg_vectors = F.embedding(sampled, vectors, sparse=True)  # (B, N, k)
+        neg_scores = torch.einsum("bnk,bk->bn", neg_vectors, query) + F.embedding(sampled, bias, sparse=True)[..., 0]
+        pos_vectors = F.embedding(pos_items, vectors, sparse=True)  # (P, k)
+        pos_scores = (pos_vectors * query[pos_rows]).sum(1) + F.embedding(pos_items, bias, sparse=True)[:, 0]
+    else:  # small catalogue: scoring every item and picking the sampled ones is cheaper, same values
+        logits = query @ vectors.T + bias[:, 0]  # (B, I)
+        neg_scores = logits.gather(1, sampled)  # (B, N)
+        pos_scores = logits[pos_rows, pos_items]  # (P,)
+    if loss == "mult-css":
+        return mult_css_loss(pos_scores, pos_rows, neg_scores, n_items)
+    if loss == "bpr":
+        return bpr_loss(pos_scores, pos_rows, neg_scores)
+    if loss == "ns":
+        return ns_loss(pos_scores, pos_rows, neg_scores)
+    raise ValueError(f"unknown loss {loss!r}")
