@@ -15,7 +15,7 @@ def subcommands():
     return sorted(action.choices)
 
 
-@pytest.mark.parametrize("command", [None, *subcommands(), "bench figure2"])
+@pytest.mark.parametrize("command", [None, *subcommands(), "bench figure2", "bench table2"])
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"] if command is None else [*command.split(), "--help"])

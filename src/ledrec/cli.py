@@ -265,6 +265,46 @@ def cmd_bench_figure2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_table2(args: argparse.Namespace) -> int:
+    from ledrec.bench.table2 import ROWS, row_name, table2
+    from ledrec.train.run import RunConfig
+
+    params: dict[str, dict[str, list[Any]]] = {}
+    for spec in args.param:
+        key, sep, value = spec.partition("=")
+        model, dot, option = key.partition(".")
+        if not sep or not dot or model not in MODELS:
+            raise argparse.ArgumentTypeError(
+                f"--param {spec!r}: expected MODEL.OPTION=VALUE[,VALUE…], MODEL in {list(MODELS)}"
+            )
+        known = {o.name: o for o in MODELS[model].options}
+        name = option.replace("-", "_")
+        if name not in known:
+            raise argparse.ArgumentTypeError(
+                f"--param {spec!r}: {model} has no option {option!r}; known: {sorted(known)}"
+            )
+        params.setdefault(model, {})[name] = _parse_list(known[name], value)
+    by_name = {row_name(m, loss): (m, loss) for m, loss in ROWS}
+    wanted = [r.strip() for r in args.rows.split(",")] if args.rows else list(by_name)
+    unknown = [r for r in wanted if r not in by_name]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--rows: unknown {unknown}; known: {list(by_name)}")
+    base = RunConfig(
+        data=args.data,
+        protocol=args.protocol,
+        model="",
+        seed=args.seed,
+        format=args.format,
+        feedback=_feedback(args),
+        protocol_options=_protocol_options(args),
+        progress=not args.quiet,
+        select_max_items=args.select_max_items,
+    )
+    table2(base, args.out, params, [by_name[r] for r in wanted])
+    print((Path(args.out) / "table2.md").read_text())
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import generate, write_events
 
@@ -364,6 +404,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-scale", type=float, default=4.0, help="norm of the initial item vectors")
     p.set_defaults(func=cmd_bench_figure2)
 
+    p = bench_sub.add_parser(
+        "table2",
+        help="the paper's Table 2: LED (4 losses), Mult-VAE, Mult-DAE, EASE, SVD, popularity in one table",
+        description="The seed paper's Table 2 on one dataset: Recall@20, Recall@50, difference to Mult-VAE, "
+        "training time and evaluation time per user for LED (mult, mult-css, bpr, ns), Mult-VAE (mult, "
+        "mult-css), Mult-DAE, EASE, raw SVD and popularity. Each row is one 'ledrec run' (selection on "
+        "validation only); its JSON is kept in --out and reused when the command is run again.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common_data_args(p)
+    p.add_argument("--out", required=True, help="folder for the per-row JSON, table2.json and table2.md")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="MODEL.OPTION=VALUES",
+        help="an option for one model's rows, repeatable; a comma list of a searchable option is searched on "
+        "validation (e.g. --param led.dim=256 --param ease.lam=100,300,1000 --param vae.epochs=100)",
+    )
+    p.add_argument("--rows", default=None, help="comma-separated subset of rows (e.g. led-mult,vae-mult,ease)")
+    p.add_argument(
+        "--select-max-items",
+        type=int,
+        default=None,
+        help="choose hyper-parameters on the N most popular items only, then refit (for EASE on big catalogues)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bench_table2)
+
     p = sub.add_parser(
         "pretrain",
         help="PMI + randomized SVD item embeddings, written as an artifact",
@@ -433,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (DataError, ArtifactError, FileNotFoundError) as exc:
+    except (DataError, ArtifactError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
         print(f"ledrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
