@@ -305,6 +305,89 @@ def cmd_bench_table2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ledrec.export.mips import partition_items
+    from ledrec.serve.loading import SERVING_DIR, load_serving_model
+    from ledrec.train.run import load_dataset
+
+    serving = load_serving_model(args.run_dir)
+    if args.data:
+        ds = load_dataset(args.data, args.format)
+        pairs_items, pairs_parts, names = [], [], None
+        for part in ds.parts.values():
+            if part.partition is None:
+                raise DataError(f"{args.data}: the events have no partition column to build catalogues from")
+            names = part.partitions.ids
+            pairs_items.append(serving.indices(part.items.ids)[part.item])
+            pairs_parts.append(part.partition)
+        items, parts = np.concatenate(pairs_items), np.concatenate(pairs_parts)
+        known = items >= 0  # items of the log the model never saw cannot be served
+        serving.partitions = partition_items((items[known], parts[known]), names)
+    out = args.out or str(Path(args.run_dir) / SERVING_DIR)
+    serving.save(out)
+    sizes = {name: len(items) for name, items in serving.partitions.items()}
+    print(json.dumps({"out": out, "version": serving.version, "items": len(serving.item_ids), "partitions": sizes}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ledrec.serve.retriever import RetrieverConfig
+    from ledrec.serve.server import ServeConfig, serve_workers
+
+    index_params = {"ef_search": args.ef} if args.index != "exact" else {}
+    config = ServeConfig(
+        run_dir=args.run_dir,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        metrics_port=None if args.metrics_port == 0 else args.metrics_port,
+        watch_s=args.watch,
+        retriever=RetrieverConfig(
+            index=args.index, index_params=index_params, exact_below=args.exact_below, max_history=args.max_history
+        ),
+    )
+    serve_workers(config)
+    return 0
+
+
+def cmd_bench_ann(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ledrec.bench.ann import compare, markdown, synthetic_catalogue
+
+    if args.run:
+        from ledrec.serve.loading import load_serving_model
+
+        serving = load_serving_model(args.run)
+        items = serving.mips_items()
+        data = _prepared(args)
+        test = data.test.input
+        rng = np.random.default_rng(args.seed)
+        rows = rng.choice(test.shape[0], size=min(args.queries, test.shape[0]), replace=False)
+        queries = np.vstack(
+            [np.append(serving.user_vector(test[r].indices.astype(np.int64)), np.float32(1.0)) for r in rows]
+        ).astype(np.float32)
+        title = f"ANN on {data.name} (LED export: {len(items)} items, d = {items.shape[1] - 1} + 1)"
+    else:
+        items, queries = synthetic_catalogue(args.items, args.dim, args.queries, seed=args.seed)
+        title = f"ANN on a synthetic catalogue ({args.items} items, d = {args.dim} + 1)"
+    efs = tuple(int(e) for e in args.ef.split(","))
+    libraries = tuple(x.strip() for x in args.libraries.split(","))
+    forms = tuple(x.strip() for x in args.forms.split(","))
+    params = {"M": args.M, "ef_construction": args.ef_construction}
+    rows = compare(items, queries, k=args.k, libraries=libraries, forms=forms, efs=efs, params=params)
+    text = markdown(rows, args.k, title)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(args.out) / "ann.json", {"title": title, "rows": rows})
+        (Path(args.out) / "ann.md").write_text(text)
+    print(text)
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import generate, write_events
 
@@ -432,6 +515,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench_table2)
+
+    p = bench_sub.add_parser(
+        "ann",
+        help="hnswlib vs faiss vs usearch (inner product or MIPS->NN reduction): recall, latency, build, memory",
+        description="Measure the ANN libraries on exported LED vectors ([v; b], queries [q; 1]) or on a synthetic "
+        "catalogue: recall@k against exact search, single-query latency p50/p99 on one thread, build time and "
+        "index memory, for each library, form and ef_search. Each library runs in its own child process.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--run", default=None, help="a run directory or serving export; queries from --data's test users")
+    p.add_argument("--data", default=None, help="with --run: " + DATA_HELP)
+    p.add_argument("--protocol", default="bars", choices=PROTOCOLS, help="with --run: the data's protocol")
+    p.add_argument("--format", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size (without --run)")
+    p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension (without --run)")
+    p.add_argument("--queries", type=int, default=1000, help="number of queries")
+    p.add_argument("--k", type=int, default=20, help="recall@k")
+    p.add_argument("--ef", default="50,100,200", help="ef_search values (comma-separated)")
+    p.add_argument("--M", type=int, default=32, help="graph degree")
+    p.add_argument("--ef-construction", type=int, default=200, help="build-time candidate list")
+    p.add_argument("--libraries", default="hnswlib,faiss,usearch", help="comma-separated")
+    p.add_argument("--forms", default="ip,nn", help="ip (raw inner product), nn (MIPS->NN reduction)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and query choice")
+    p.add_argument("--out", default=None, help="folder for ann.json and ann.md")
+    p.set_defaults(func=cmd_bench_ann)
+
+    p = sub.add_parser(
+        "export",
+        help="write the serving form of a run: [v; b] item vectors, the query map, catalogues (partitions)",
+        description="Export a trained LED (or raw SVD) run directory for serving: item vectors with the bias as "
+        "an extra dimension, the encoder, and one catalogue per partition (country/merchant) read from --data's "
+        "partition column. Writes RUN_DIR/serving (or --out).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", help="a directory written by 'ledrec run --out'")
+    p.add_argument("--data", default=None, help="events with a partition column, for one catalogue per partition")
+    p.add_argument("--format", default=None, help="force a reader for --data")
+    p.add_argument("--out", default=None, help="where to write the export (default RUN_DIR/serving)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "serve",
+        help="the gRPC service: recent items -> top-k, cold start, catalogues, hot reload, Prometheus metrics",
+        description="Serve a run directory or serving export over gRPC (ledrec.v1.Recommender, grpc.health.v1, "
+        "reflection). SIGHUP, or pointing RUN_DIR (a symlink) at another run, reloads the model without failing "
+        "a request; SIGTERM drains in-flight requests and stops. Metrics in Prometheus text format on "
+        "http://HOST:METRICS_PORT/metrics (worker i: METRICS_PORT + i).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dir", help="run directory ('ledrec run --out'), its export, or a symlink to either")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept remote clients)")
+    p.add_argument("--port", type=int, default=50051, help="gRPC port")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (use the number of cores)")
+    p.add_argument("--threads", type=int, default=8, help="gRPC handler threads per process")
+    p.add_argument("--metrics-port", type=int, default=9100, help="Prometheus port (0: none)")
+    p.add_argument("--watch", type=float, default=2.0, help="seconds between checks of RUN_DIR for a new model")
+    p.add_argument("--index", default="hnswlib", help="ANN index for large catalogues: hnswlib, faiss, usearch, exact")
+    p.add_argument("--ef", type=int, default=100, help="ANN search effort (ef_search)")
+    p.add_argument("--exact-below", type=int, default=5000, help="catalogues smaller than this are searched exactly")
+    p.add_argument("--max-history", type=int, default=1000, help="requests with more history items are refused")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
         "pretrain",
