@@ -15,7 +15,9 @@ def subcommands():
     return sorted(action.choices)
 
 
-@pytest.mark.parametrize("command", [None, *subcommands(), "bench figure2", "bench table2"])
+@pytest.mark.parametrize(
+    "command", [None, *subcommands(), *(f"bench {b}" for b in ("figure2", "table2", "ann", "serve"))]
+)
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"] if command is None else [*command.split(), "--help"])

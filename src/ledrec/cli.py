@@ -388,6 +388,44 @@ def cmd_bench_ann(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_serve(args: argparse.Namespace) -> int:
+    from ledrec.bench.serve import ServeBenchConfig, markdown, run_bench, synthetic_export
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.run:
+        data = _prepared(args)
+        test = data.test.input
+        ids = data.items.ids.astype(str)
+        histories = [ids[test[r].indices].tolist()[-args.max_history :] for r in range(test.shape[0]) if test[r].nnz]
+        serving_dir = args.run
+        title = f"Serving {data.name} LED ({len(ids)} items), {args.run}"
+    else:
+        serving_dir = str(out / "synthetic-export")
+        histories_file = out / "synthetic-histories.json"
+        if not histories_file.is_file():
+            _, histories = synthetic_export(serving_dir, args.items, args.dim, seed=args.seed)
+            write_json(histories_file, histories)
+        histories = json.loads(histories_file.read_text())
+        title = f"Serving a synthetic catalogue of {args.items} items, d = {args.dim}"
+    config = ServeBenchConfig(
+        serving_dir=serving_dir,
+        histories=histories,
+        k=args.k,
+        ef=args.ef,
+        workers=args.workers,
+        clients=args.clients,
+        rate=args.rate,
+        seconds=args.seconds,
+    )
+    result = run_bench(config, repeats=args.repeats)
+    write_json(out / "serve.json", {"title": title, **result})
+    text = markdown(result, title)
+    (out / "serve.md").write_text(text)
+    print(text)
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import generate, write_events
 
@@ -541,6 +579,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and query choice")
     p.add_argument("--out", default=None, help="folder for ann.json and ann.md")
     p.set_defaults(func=cmd_bench_ann)
+
+    p = bench_sub.add_parser(
+        "serve",
+        help="the paper's Table 4: max QPS, p50/p99 end to end over loopback gRPC, per-stage latency, ANN recall",
+        description="Start 'ledrec serve' and drive it from a separate load-generator process over loopback gRPC: "
+        "closed loop for the max QPS, open loop at --rate for latency p50/p99; per-stage latencies (user "
+        "embedding, KNN) and ANN recall@k in process on the same histories; and Mult-VAE exact full scoring on the "
+        "same histories as a latency ratio. Medians of --repeats runs. A trained run (--run with --data for "
+        "histories of its test users) or a synthetic catalogue (--items, --dim).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--run", default=None, help="run directory or serving export to serve (else: synthetic catalogue)")
+    p.add_argument("--data", default=None, help="with --run: the dataset whose test users give the histories")
+    p.add_argument("--protocol", default="bars", choices=PROTOCOLS, help="with --run: the data's protocol")
+    p.add_argument("--format", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size")
+    p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension")
+    p.add_argument("--max-history", type=int, default=50, help="most recent items per request")
+    p.add_argument("--k", type=int, default=20, help="items per response")
+    p.add_argument("--ef", type=int, default=100, help="ANN search effort")
+    p.add_argument("--workers", type=int, default=2, help="server processes")
+    p.add_argument("--clients", type=int, default=4, help="closed-loop concurrent clients")
+    p.add_argument("--rate", type=float, default=1000.0, help="open-loop requests per second")
+    p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
+    p.add_argument("--repeats", type=int, default=3, help="runs (medians are reported)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalogue")
+    p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
+    p.set_defaults(func=cmd_bench_serve)
 
     p = sub.add_parser(
         "export",

@@ -7,8 +7,11 @@ exact index (a matrix-vector product over a few thousand rows is as fast as a gr
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,7 @@ class RetrieverConfig:
     exact_below: int = 5000  # catalogues smaller than this use the exact index
     max_k: int = 1000
     max_history: int = 1000  # longer histories are refused, not silently cut
+    cache_dir: str | None = None  # keep built graphs here (per model version), so restarts and workers load them
 
 
 class Retriever:
@@ -109,9 +113,27 @@ def build_indexes(model: ServingModel, config: RetrieverConfig) -> dict[str, Ind
         vectors = model.mips_items(items)
         if len(items) < config.exact_below:
             out[name] = ExactIndex(vectors)
+        elif config.index == "hnswlib" and config.cache_dir:
+            out[name] = _cached_hnsw(model, name, vectors, config)
         else:
             out[name] = build_index(config.index, vectors, **config.index_params)
     return out
+
+
+def _cached_hnsw(model: ServingModel, partition: str, vectors: np.ndarray, config: RetrieverConfig) -> Index:
+    """An hnswlib graph loaded from ``cache_dir`` when one was built for this model, partition and parameters;
+    built and saved (atomically) otherwise. Building a 1M-item graph takes minutes; loading it, seconds."""
+    from ledrec.io import atomic_path
+
+    params = dict(config.index_params)
+    key = hashlib.sha256(json.dumps([model.version, partition, params], sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(config.cache_dir) / f"hnsw-{key}.bin"  # type: ignore[arg-type]
+    if path.is_file():
+        return build_index("hnswlib", vectors, path=path, **params)
+    index = build_index("hnswlib", vectors, **params)
+    with atomic_path(path) as tmp:
+        index.save(tmp)  # type: ignore[attr-defined]
+    return index
 
 
 def _drop_seen(items: np.ndarray, scores: np.ndarray, seen: set[int]) -> tuple[np.ndarray, np.ndarray]:

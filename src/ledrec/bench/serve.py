@@ -1,0 +1,326 @@
+"""``ledrec bench serve``: the seed paper's Table 4 — the online service measured over loopback gRPC.
+
+One run of the benchmark:
+
+1. **Stages, in process** (one thread, the same requests): user embedding (history ids → q) and KNN
+   (index search + exclusions) per request, p50/p99; and recall@k of the served top-k against the exact
+   top-k of the same model and catalogue.
+2. **End to end, over gRPC**: ``ledrec serve`` in its own process(es); a load generator in another process.
+   Closed loop (C clients, each sending its next request when the last one returns) gives the max QPS;
+   open loop (requests sent on a fixed schedule at R per second, whether or not earlier ones returned, so
+   a slow server cannot slow the clock down — no coordinated omission) gives the latency p50/p99 at R.
+3. **Side by side**: the same histories answered by Mult-VAE with exact full scoring over the same number
+   of items (an untrained network of the paper's shape: the cost does not depend on the weights), against
+   LED's embedding + KNN, in this process; the ratio of medians.
+
+Histories are drawn from a dataset's test users (most recent items, at most ``max_history``) or, for a
+synthetic catalogue, from its cluster structure (like users who browse one topic).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ledrec.bench.ann import synthetic_catalogue
+from ledrec.export.mips import ServingModel
+from ledrec.index import ExactIndex
+from ledrec.serve.loading import load_retriever
+from ledrec.serve.retriever import RetrieverConfig
+
+
+@dataclass
+class ServeBenchConfig:
+    serving_dir: str  # a serving export (or run directory)
+    histories: list[list[str]] = field(default_factory=list)
+    partition: str = ""
+    k: int = 20
+    ef: int = 100
+    workers: int = 2
+    clients: int = 4  # closed loop
+    rate: float = 1000.0  # open loop, requests per second
+    seconds: float = 10.0  # per load phase
+    exclude_seen: bool = True
+
+
+def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> tuple[ServingModel, list[list[str]]]:
+    """A 1M-item catalogue with the structure of trained embeddings, exported as a servable model, and
+    histories of 10 items of one cluster each (the queries of ``synthetic_catalogue`` are their means)."""
+    items, _ = synthetic_catalogue(n_items, dim, n_queries=1, seed=seed)
+    vectors = np.ascontiguousarray(items[:, :dim])
+    serving = ServingModel(
+        item_ids=np.arange(n_items).astype(str),
+        encoder_vectors=vectors,
+        item_vectors=vectors,
+        item_bias=np.ascontiguousarray(items[:, dim]),
+        query_map=np.eye(dim, dtype=np.float32),
+        info={"model": "synthetic", "items": n_items, "dim": dim, "seed": seed},
+    )
+    serving.save(out)
+    rng = np.random.default_rng(seed + 1)
+    # neighbours in vector space stand in for a topic: a random item and its 9 exact nearest (by cosine
+    # within a random sample), cheap at 1M items and with the same statistics as the generator's clusters
+    norms = np.linalg.norm(vectors, axis=1)
+    histories = []
+    for _ in range(2000):
+        anchor = int(rng.integers(n_items))
+        sample = rng.integers(0, n_items, 20_000)
+        sims = vectors[sample] @ vectors[anchor] / (norms[sample] * norms[anchor] + 1e-9)
+        picked = sample[np.argsort(-sims)[:9]]
+        histories.append([str(anchor), *map(str, picked.tolist())])
+    return serving, histories
+
+
+def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:
+    """Per-request user-embedding and KNN latency in this process, and recall@k of the served top-k."""
+    retriever = load_retriever(config.serving_dir, RetrieverConfig(index_params={"ef_search": config.ef}))
+    model = retriever.model
+    catalogue = model.partitions[config.partition]
+    exact = ExactIndex(model.mips_items(catalogue))
+    histories = config.histories[:n]
+    for h in histories[:100]:  # warm-up
+        retriever.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
+    embed, knn, total, recall = [], [], [], []
+    for h in histories:
+        t0 = time.perf_counter()
+        rec = retriever.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
+        total.append(time.perf_counter() - t0)
+        embed.append(rec.timings["embed"])
+        knn.append(rec.timings["knn"])
+        known, _ = model.lookup(h)
+        query = np.append(model.user_vector(known), np.float32(1.0))
+        positions, _ = exact.search(query, config.k + len(known))
+        seen = set(known.tolist()) if config.exclude_seen else set()
+        truth = [i for i in catalogue[positions[0]].tolist() if i not in seen][: config.k]
+        got = set(model.indices(np.asarray(rec.item_ids)).tolist())
+        recall.append(len(got & set(truth)) / max(len(truth), 1))
+    return {
+        "embed": _percentiles(embed),
+        "knn": _percentiles(knn),
+        "in_process_total": _percentiles(total),
+        f"recall@{config.k}": float(np.mean(recall)),
+        "index": retriever.indexes[config.partition].stats(),
+    }
+
+
+def vae_side_by_side(serving: ServingModel, histories: list[list[str]], n: int = 30, seed: int = 0) -> dict[str, Any]:
+    """Mult-VAE (I → 600 → 200 → 600 → I) answering the same histories by exact full scoring, per request."""
+    rng = np.random.default_rng(seed)
+    n_items = len(serving.item_ids)
+    hidden, latent = 600, 200
+    w_in = rng.standard_normal((n_items, hidden), dtype=np.float32) * 0.01  # (I, 600)
+    w_enc = rng.standard_normal((hidden, 2 * latent), dtype=np.float32) * 0.05
+    w_dec = rng.standard_normal((latent, hidden), dtype=np.float32) * 0.05
+    w_out = rng.standard_normal((n_items, hidden), dtype=np.float32) * 0.01  # (I, 600)
+    b_out = np.zeros(n_items, np.float32)
+    times = []
+    for h in histories[:n]:
+        t0 = time.perf_counter()
+        known, _ = serving.lookup(h)
+        h = np.tanh(w_in[known].sum(axis=0) / np.sqrt(max(len(known), 1)))  # (600,): L2-normalised input
+        mu = (h @ w_enc)[:latent]  # (200,): the mean, no sampling at inference
+        scores = w_out @ np.tanh(mu @ w_dec) + b_out  # (I,): every item scored
+        scores[known] = -np.inf
+        top = np.argpartition(-scores, 20)[:20]
+        _ = top[np.argsort(-scores[top])]  # the top-20, sorted
+        times.append(time.perf_counter() - t0)
+    return {"vae_exact": _percentiles(times), "items": n_items}
+
+
+# ------------------------------------------------------------------------------ load generation (child)
+def _load_phase(args: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a separate process: closed loop (max QPS) or open loop (fixed rate) against the server."""
+    import grpc
+
+    from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+
+    channels = [grpc.insecure_channel(f"127.0.0.1:{args['port']}") for _ in range(max(1, args["clients"]))]
+    stubs = [ledrec_pb2_grpc.RecommenderStub(c) for c in channels]
+    requests = [
+        ledrec_pb2.RecommendRequest(
+            partition=args["partition"], item_ids=h, k=args["k"], exclude_seen=args["exclude_seen"]
+        )
+        for h in args["histories"]
+    ]
+    for i in range(200):  # warm-up: connections, server threads
+        stubs[i % len(stubs)].Recommend(requests[i % len(requests)], timeout=10)
+    latencies: list[float] = []
+    errors = [0]
+    seconds = args["seconds"]
+    if args["mode"] == "closed":
+        stop = time.perf_counter() + seconds
+        lock = threading.Lock()
+
+        def client(c: int) -> None:
+            mine, i = [], c
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                try:
+                    stubs[c].Recommend(requests[i % len(requests)], timeout=10)
+                    mine.append(time.perf_counter() - t0)
+                except grpc.RpcError:
+                    errors[0] += 1
+                i += len(stubs)
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=client, args=(c,)) for c in range(len(stubs))]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        return {"qps": len(latencies) / elapsed, "latency": _percentiles(latencies), "errors": errors[0]}
+    # open loop: send on schedule with futures; latency = completion time − scheduled send time
+    rate = args["rate"]
+    n = int(rate * seconds)
+    done = threading.Event()
+    pending = [n]
+    lock = threading.Lock()
+
+    def finished(future: Any, scheduled: float) -> None:
+        try:
+            future.result()
+            lat = time.perf_counter() - scheduled
+            with lock:
+                latencies.append(lat)
+        except grpc.RpcError:
+            with lock:
+                errors[0] += 1
+        with lock:
+            pending[0] -= 1
+            if pending[0] == 0:
+                done.set()
+
+    start = time.perf_counter() + 0.05
+    for i in range(n):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        future = stubs[i % len(stubs)].Recommend.future(requests[i % len(requests)], timeout=10)
+        future.add_done_callback(lambda f, s=scheduled: finished(f, s))
+    done.wait(60)
+    lag = time.perf_counter() - (start + n / rate)
+    return {"rate": rate, "sent": n, "latency": _percentiles(latencies), "errors": errors[0], "drain_s": lag}
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {"p50_us": float("nan"), "p99_us": float("nan"), "n": 0}
+    us = np.asarray(seconds) * 1e6
+    return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)), "n": len(us)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
+    """Start ``ledrec serve`` (its own processes), then drive it from a load-generator process."""
+    import grpc
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
+    cmd += ["--workers", str(config.workers), "--metrics-port", "0", "--ef", str(config.ef), "--watch", "0"]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=900)  # a first start builds the graph
+        channel.close()
+        time.sleep(2.0 if config.workers > 1 else 0.2)  # every worker up (each loads the cached graph)
+        common = {
+            "port": port,
+            "partition": config.partition,
+            "k": config.k,
+            "exclude_seen": config.exclude_seen,
+            "histories": config.histories,
+            "seconds": config.seconds,
+        }
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            closed = pool.apply(_load_phase, ({**common, "mode": "closed", "clients": config.clients, "rate": 0},))
+            opened = pool.apply(_load_phase, ({**common, "mode": "open", "clients": 4, "rate": config.rate},))
+        return {"closed": closed, "open": opened}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def run_bench(config: ServeBenchConfig, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
+    runs = []
+    for r in range(repeats):
+        stages = stage_latencies(config)
+        e2e = end_to_end(config)
+        run = {"stages": stages, "e2e": e2e}
+        runs.append(run)
+        if progress:
+            print(json.dumps({"repeat": r + 1, **_row(run)}), flush=True)
+    serving = load_retriever(config.serving_dir).model
+    side = vae_side_by_side(serving, config.histories)
+    summary = {k: float(np.median([_row(run)[k] for run in runs])) for k in _row(runs[0])}
+    led_us = summary["in_process_p50_us"]
+    side["ratio_vae_over_led_p50"] = side["vae_exact"]["p50_us"] / led_us
+    return {
+        "config": {k: v for k, v in vars(config).items() if k != "histories"},
+        "runs": runs,
+        "median": summary,
+        "side_by_side": side,
+    }
+
+
+def _row(run: dict[str, Any]) -> dict[str, float]:
+    s, e = run["stages"], run["e2e"]
+    k = next(key for key in s if key.startswith("recall@"))
+    return {
+        "max_qps": e["closed"]["qps"],
+        "total_p50_us": e["open"]["latency"]["p50_us"],
+        "total_p99_us": e["open"]["latency"]["p99_us"],
+        "embed_p50_us": s["embed"]["p50_us"],
+        "embed_p99_us": s["embed"]["p99_us"],
+        "knn_p50_us": s["knn"]["p50_us"],
+        "knn_p99_us": s["knn"]["p99_us"],
+        "in_process_p50_us": s["in_process_total"]["p50_us"],
+        "recall": s[k],
+        "open_loop_errors": e["open"]["errors"],
+        "closed_loop_errors": e["closed"]["errors"],
+    }
+
+
+def markdown(result: dict[str, Any], title: str) -> str:
+    m, c = result["median"], result["config"]
+    side = result["side_by_side"]
+    lines = [
+        title,
+        "",
+        f"medians of {len(result['runs'])} runs; {c['workers']} server processes, k = {c['k']}, ef = {c['ef']}, "
+        f"open loop at {c['rate']:.0f} QPS",
+        "",
+        "| max QPS | total p50 | total p99 | user embedding p50 | p99 | KNN p50 | p99 | ANN recall@k |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {m['max_qps']:.0f} | {m['total_p50_us']:.0f} µs | {m['total_p99_us']:.0f} µs | {m['embed_p50_us']:.0f} µs "
+        f"| {m['embed_p99_us']:.0f} µs | {m['knn_p50_us']:.0f} µs | {m['knn_p99_us']:.0f} µs | {m['recall']:.4f} |",
+        "",
+        f"Side by side (in process, same histories): Mult-VAE exact full scoring over {side['items']} items p50 "
+        f"{side['vae_exact']['p50_us'] / 1000:.1f} ms against LED embedding + KNN p50 {m['in_process_p50_us']:.0f} µs: "
+        f"{side['ratio_vae_over_led_p50']:.0f}× slower.",
+    ]
+    return "\n".join(lines) + "\n"
