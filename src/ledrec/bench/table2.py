@@ -2,7 +2,7 @@
 
 Every row is one ``ledrec run`` (same data preparation, hyper-parameters and checkpoints chosen on
 validation only, test touched once), so the numbers are exactly what ``ledrec run`` would report. Each
-row's JSON is kept in ``out``; a row whose JSON is already there is not run again (a long benchmark can be
+row's JSON and run directory (``out/<row>/``: the model, servable for LED) are kept in ``out``; a row whose JSON is already there is not run again (a long benchmark can be
 interrupted and resumed, or extended with more rows).
 
 Columns: model, loss, Recall@20, Recall@50, relative difference to Mult-VAE (Mult) at Recall@20, training
@@ -68,7 +68,7 @@ def table2(
             if loss is not None:
                 model_params["loss"] = [loss]
             log.info("table2: running %s with %s", name, model_params)
-            result = run(replace(base, model=model, params=model_params, out=None))
+            result = run(replace(base, model=model, params=model_params, out=str(out / name)))
             write_json(path, result)
         results.append(summarise(model, loss, result))
     reference = next((r for r in results if (r["model"], r["loss"]) == REFERENCE), None)
