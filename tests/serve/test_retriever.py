@@ -88,3 +88,17 @@ def test_invalid_requests_are_refused(retriever, kwargs, message):
 def test_small_catalogues_use_the_exact_index():
     r = Retriever(toy_model(), RetrieverConfig(exact_below=1000))
     assert {type(i).__name__ for i in r.indexes.values()} == {"ExactIndex"}
+
+
+def test_graphs_are_cached_per_model_version(tmp_path):
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
+    first = Retriever(toy_model(seed=0), config)
+    files = sorted(tmp_path.glob("hnsw-*.bin"))
+    assert len(files) == 2  # one graph per partition
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = Retriever(toy_model(seed=0), config)  # loads, does not rebuild
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    request = ("fr", ["i1", "i2"], 10)
+    assert again.recommend(*request).item_ids == first.recommend(*request).item_ids
+    Retriever(toy_model(seed=1), config)  # another model: its own graphs
+    assert len(list(tmp_path.glob("hnsw-*.bin"))) == 4
