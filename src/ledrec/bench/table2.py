@@ -2,8 +2,9 @@
 
 Every row is one ``ledrec run`` (same data preparation, hyper-parameters and checkpoints chosen on
 validation only, test touched once), so the numbers are exactly what ``ledrec run`` would report. Each
-row's JSON and run directory (``out/<row>/``: the model, servable for LED) are kept in ``out``; a row whose JSON is already there is not run again (a long benchmark can be
-interrupted and resumed, or extended with more rows).
+row's JSON and run directory (``out/<row>/``: the model, servable for LED) are kept in ``out``; a row
+whose JSON is already there is not run again (a long benchmark can be interrupted and resumed, or
+extended with more rows).
 
 Columns: model, loss, Recall@20, Recall@50, relative difference to Mult-VAE (Mult) at Recall@20, training
 time of the final model, and evaluation time per test user (scoring every item + top-k, one process).

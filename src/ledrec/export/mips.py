@@ -43,6 +43,10 @@ class ServingModel:
         if not self.partitions:
             self.partitions = {DEFAULT_PARTITION: np.arange(len(self.item_ids), dtype=np.int64)}
         self._index: dict[str, int] | None = None
+        # full fine-tuning (and raw SVD) has Q = I: skip the d × d product on the request path
+        self._identity_map = bool(
+            np.array_equal(self.query_map, np.eye(len(self.query_map), dtype=self.query_map.dtype))
+        )
 
     @property
     def dim(self) -> int:
@@ -79,8 +83,8 @@ class ServingModel:
         if len(items) == 0:
             return np.zeros(self.dim, dtype=np.float32)
         total = self.encoder_vectors[items].sum(axis=0)
-        u = total / (len(items) if self.reduce == "mean" else np.sqrt(len(items)))
-        return (u @ self.query_map).astype(np.float32)
+        u = total / np.float32(len(items) if self.reduce == "mean" else np.sqrt(len(items)))
+        return u if self._identity_map else (u @ self.query_map).astype(np.float32)
 
     def scores(self, query: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Exact s(u, i) of the given items (all when None)."""
