@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledrec import __version__
 from ledrec.data.interactions import DataError
@@ -19,6 +19,11 @@ from ledrec.data.synthetic import SyntheticConfig
 from ledrec.io import ArtifactError, write_json
 from ledrec.models import MODELS
 from ledrec.models.base import Option
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ledrec.pretrain import ItemEmbeddings, PretrainConfig
 
 log = logging.getLogger("ledrec")
 
@@ -220,30 +225,57 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         n_iter=args.n_iter,
         seed=args.seed,
     )
-    feedback = _feedback(args)
     if args.protocol:
         if args.window:
             raise DataError("--window needs time-ordered raw events: leave out --protocol")
         data = _prepared(args)
-        emb = pretrain(data.fit_test, config, item_ids=data.items.ids, progress=True)
+        X, item_ids = data.fit_test, data.items.ids
+        users, items = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr)), X.indices.astype(np.int64)
     else:
         ds = load_dataset(args.data, args.format)
-        events = (ds.parts["all"] if "all" in ds.parts else ds.parts["train"]).with_feedback(feedback)
-        if args.window:
-            keys = (events.user,) if events.timestamp is None else (events.timestamp, events.user)
-            order = np.lexsort(keys)  # by user, then time (stable: file order without timestamps)
-            emb = pretrain(
-                config=config,
-                events=(events.user[order], events.item[order]),
-                n_items=events.n_items,
-                item_ids=events.items.ids,
-                progress=True,
-            )
-        else:
-            emb = pretrain(events.to_csr(), config, item_ids=events.items.ids, progress=True)
+        events = (ds.parts["all"] if "all" in ds.parts else ds.parts["train"]).with_feedback(_feedback(args))
+        X, item_ids = events.to_csr(), events.items.ids
+        keys = (events.user,) if events.timestamp is None else (events.timestamp, events.user)
+        order = np.lexsort(keys)  # by user, then time (stable: file order without timestamps)
+        users, items = events.user[order], events.item[order]
+    if args.engine == "spark":
+        emb = _spark_pretrain(args, config, users, items, X.shape[1], item_ids)
+    elif args.window:
+        emb = pretrain(config=config, events=(users, items), n_items=X.shape[1], item_ids=item_ids, progress=True)
+    else:
+        emb = pretrain(X, config, item_ids=item_ids, progress=True)
     emb.save(args.out)
     print(json.dumps({"out": args.out, "items": len(emb.vectors), "dim": emb.dim, **emb.stats}, indent=2))
     return 0
+
+
+def _spark_pretrain(
+    args: argparse.Namespace,
+    config: PretrainConfig,
+    users: np.ndarray,
+    items: np.ndarray,
+    n_items: int,
+    item_ids: np.ndarray,
+) -> ItemEmbeddings:
+    """The events as Parquet (time order kept in a position column), pre-trained on Spark."""
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ledrec.pretrain.spark import spark_pretrain, spark_session
+
+    with tempfile.TemporaryDirectory(prefix="ledrec-spark-") as tmp:
+        path = str(Path(tmp) / "events.parquet")
+        table = pa.table(
+            {"user": users.astype(np.int64), "item": items.astype(np.int64), "timestamp": np.arange(len(users))}
+        )
+        pq.write_table(table, path)
+        spark = spark_session(args.master, driver_memory=args.driver_memory)
+        try:
+            return spark_pretrain(spark, path, n_items, config, item_ids=item_ids)
+        finally:
+            spark.stop()
 
 
 def cmd_bench_figure2(args: argparse.Namespace) -> int:
@@ -669,6 +701,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--power", type=float, default=1.0, help="embeddings = U·S^power")
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise item vectors")
     p.add_argument("--n-iter", type=int, default=5, help="power iterations of the randomized SVD")
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine, bounded memory; spark: PySpark (pip install 'ledrec[spark]', Java 17+)",
+    )
+    p.add_argument("--master", default="local[2]", help="Spark master: local[N], spark://host:port, yarn")
+    p.add_argument("--driver-memory", default="8g", help="Spark driver memory (it holds the n × k SVD blocks)")
     p.add_argument("--min-rating", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--heldout-users", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--valid-fraction", type=float, default=None, help=argparse.SUPPRESS)
