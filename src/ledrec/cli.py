@@ -260,6 +260,7 @@ def _spark_pretrain(
     """The events as Parquet (time order kept in a position column), pre-trained on Spark."""
     import tempfile
 
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
