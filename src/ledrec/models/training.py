@@ -200,7 +200,7 @@ class Trainer:
 
 # ---------------------------------------------------------------------- the models' side of the loop
 def training_options(
-    *, epochs: int, batch_size: int, lr: float, lr_help: str = "Adam learning rate"
+    *, epochs: int, batch_size: int, lr: float, patience: int = 5, lr_help: str = "Adam learning rate"
 ) -> tuple[Option, ...]:
     """The hyper-parameters every PyTorch recommender has, with the model's own defaults."""
     return (
@@ -208,7 +208,7 @@ def training_options(
         Option("batch_size", int, batch_size, "users per step"),
         Option("lr", float, lr, lr_help, searchable=True),
         Option("eval_every", int, 1, "epochs between validation runs"),
-        Option("patience", int, 5, "validations without improvement before early stopping (0: never)"),
+        Option("patience", int, patience, "validations without improvement before early stopping (0: never)"),
         Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
         Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
     )
