@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ class ServeBenchConfig:
     rate: float = 1000.0  # open loop, requests per second
     seconds: float = 10.0  # per load phase
     exclude_seen: bool = True
+    switch_interval: float = 2e-4  # the server's GIL switch interval
 
 
 def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> tuple[ServingModel, list[list[str]]]:
@@ -146,82 +146,77 @@ def vae_side_by_side(serving: ServingModel, histories: list[list[str]], n: int =
 
 # ------------------------------------------------------------------------------ load generation (child)
 def _load_phase(args: dict[str, Any]) -> dict[str, Any]:
-    """Runs in a separate process: closed loop (max QPS) or open loop (fixed rate) against the server."""
+    """Runs in a separate process: closed loop (max QPS) or open loop (fixed rate) against the server.
+    One asyncio event loop with grpc.aio: no client threads competing for the GIL."""
+    import asyncio
+
+    return asyncio.run(_load_phase_async(args))
+
+
+async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
     import grpc
 
     from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 
-    sys.setswitchinterval(2e-4)  # as the server does: completion callbacks should not wait 5 ms for the GIL
-    channels = [grpc.insecure_channel(f"127.0.0.1:{args['port']}") for _ in range(max(1, args["clients"]))]
-    stubs = [ledrec_pb2_grpc.RecommenderStub(c) for c in channels]
     requests = [
         ledrec_pb2.RecommendRequest(
             partition=args["partition"], item_ids=h, k=args["k"], exclude_seen=args["exclude_seen"]
         )
         for h in args["histories"]
     ]
-    for i in range(200):  # warm-up: connections, server threads
-        stubs[i % len(stubs)].Recommend(requests[i % len(requests)], timeout=10)
     latencies: list[float] = []
-    errors = [0]
-    seconds = args["seconds"]
-    if args["mode"] == "closed":
-        stop = time.perf_counter() + seconds
-        lock = threading.Lock()
+    errors = 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{args['port']}") as channel:
+        stub = ledrec_pb2_grpc.RecommenderStub(channel)
+        for i in range(200):  # warm-up: connection, server threads
+            await stub.Recommend(requests[i % len(requests)], timeout=10)
+        seconds = args["seconds"]
+        if args["mode"] == "closed":
+            stop = time.perf_counter() + seconds
 
-        def client(c: int) -> None:
-            mine, i = [], c
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    stubs[c].Recommend(requests[i % len(requests)], timeout=10)
-                    mine.append(time.perf_counter() - t0)
-                except grpc.RpcError:
-                    errors[0] += 1
-                i += len(stubs)
-            with lock:
-                latencies.extend(mine)
+            async def client(c: int) -> None:
+                nonlocal errors
+                i = c
+                while time.perf_counter() < stop:
+                    t0 = time.perf_counter()
+                    try:
+                        await stub.Recommend(requests[i % len(requests)], timeout=10)
+                        latencies.append(time.perf_counter() - t0)
+                    except grpc.RpcError:
+                        errors += 1
+                    i += args["clients"]
 
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(len(stubs))]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-        return {"qps": len(latencies) / elapsed, "latency": _percentiles(latencies), "errors": errors[0]}
-    # open loop: send on schedule with futures; latency = completion time − scheduled send time
-    rate = args["rate"]
-    n = int(rate * seconds)
-    done = threading.Event()
-    pending = [n]
-    lock = threading.Lock()
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client(c) for c in range(args["clients"])))
+            elapsed = time.perf_counter() - t0
+            return {"qps": len(latencies) / elapsed, "latency": _percentiles(latencies), "errors": errors}
 
-    def finished(future: Any, scheduled: float) -> None:
-        try:
-            future.result()
-            lat = time.perf_counter() - scheduled
-            with lock:
-                latencies.append(lat)
-        except grpc.RpcError:
-            with lock:
-                errors[0] += 1
-        with lock:
-            pending[0] -= 1
-            if pending[0] == 0:
-                done.set()
+        # open loop: every request has a scheduled send time; a late client sends what is due at once, and
+        # latency is counted from the scheduled time (no coordinated omission)
+        rate = args["rate"]
+        n = int(rate * seconds)
 
-    start = time.perf_counter() + 0.05
-    for i in range(n):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        future = stubs[i % len(stubs)].Recommend.future(requests[i % len(requests)], timeout=10)
-        future.add_done_callback(lambda f, s=scheduled: finished(f, s))
-    done.wait(60)
-    lag = time.perf_counter() - (start + n / rate)
-    return {"rate": rate, "sent": n, "latency": _percentiles(latencies), "errors": errors[0], "drain_s": lag}
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal errors
+            try:
+                await stub.Recommend(requests[i % len(requests)], timeout=10)
+                latencies.append(time.perf_counter() - scheduled)
+            except grpc.RpcError:
+                errors += 1
+
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(n):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+        lag = time.perf_counter() - (start + n / rate)
+        return {"rate": rate, "sent": n, "latency": _percentiles(latencies), "errors": errors, "drain_s": lag}
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -244,6 +239,7 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
     port = _free_port()
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
     cmd += ["--workers", str(config.workers), "--metrics-port", "0", "--ef", str(config.ef), "--watch", "0"]
+    cmd += ["--switch-interval", str(config.switch_interval)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
