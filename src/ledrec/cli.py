@@ -375,7 +375,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        threads=args.threads,
         metrics_port=None if args.metrics_port == 0 else args.metrics_port,
         watch_s=args.watch,
         switch_interval_s=args.switch_interval,
@@ -672,7 +671,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept remote clients)")
     p.add_argument("--port", type=int, default=50051, help="gRPC port")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the port (use the number of cores)")
-    p.add_argument("--threads", type=int, default=8, help="gRPC handler threads per process")
     p.add_argument("--metrics-port", type=int, default=9100, help="Prometheus port (0: none)")
     p.add_argument("--watch", type=float, default=2.0, help="seconds between checks of RUN_DIR for a new model")
     p.add_argument("--index", default="hnswlib", help="ANN index for large catalogues: hnswlib, faiss, usearch, exact")
