@@ -377,7 +377,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         metrics_port=None if args.metrics_port == 0 else args.metrics_port,
         watch_s=args.watch,
-        switch_interval_s=args.switch_interval,
         retriever=RetrieverConfig(
             index=args.index, index_params=index_params, exact_below=args.exact_below, max_history=args.max_history
         ),
@@ -450,7 +449,6 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         clients=args.clients,
         rate=args.rate,
         seconds=args.seconds,
-        switch_interval=args.switch_interval,
     )
     result = run_bench(config, repeats=args.repeats)
     write_json(out / "serve.json", {"title": title, **result})
@@ -639,7 +637,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=1000.0, help="open-loop requests per second")
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
     p.add_argument("--repeats", type=int, default=3, help="runs (medians are reported)")
-    p.add_argument("--switch-interval", type=float, default=2e-4, help="the server's GIL switch interval (seconds)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalogue")
     p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
     p.set_defaults(func=cmd_bench_serve)
@@ -677,9 +674,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ef", type=int, default=100, help="ANN search effort (ef_search)")
     p.add_argument("--exact-below", type=int, default=5000, help="catalogues smaller than this are searched exactly")
     p.add_argument("--max-history", type=int, default=1000, help="requests with more history items are refused")
-    p.add_argument(
-        "--switch-interval", type=float, default=2e-4, help="seconds a Python thread may hold the GIL (CPython: 5e-3)"
-    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -52,7 +52,6 @@ class ServeBenchConfig:
     rate: float = 1000.0  # open loop, requests per second
     seconds: float = 10.0  # per load phase
     exclude_seen: bool = True
-    switch_interval: float = 2e-4  # the server's GIL switch interval
 
 
 def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> tuple[ServingModel, list[list[str]]]:
@@ -239,7 +238,6 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
     port = _free_port()
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
     cmd += ["--workers", str(config.workers), "--metrics-port", "0", "--ef", str(config.ef), "--watch", "0"]
-    cmd += ["--switch-interval", str(config.switch_interval)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -20,7 +20,6 @@ import logging
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,9 +51,6 @@ class ServeConfig:
     watch_s: float = 2.0  # poll the run directory for a new target this often (0: SIGHUP only)
     grace_s: float = 5.0
     max_request_bytes: int = 256 * 1024  # larger requests: INVALID_ARGUMENT (transport limit: 4× this)
-    # How long a Python thread may keep the GIL while others wait (CPython's default is 5 ms): a handler
-    # thread woken by gRPC can otherwise wait a whole interval behind a busy one, which shows up as p99.
-    switch_interval_s: float = 2e-4
     retriever: RetrieverConfig = field(default_factory=RetrieverConfig)
 
 
@@ -155,7 +151,6 @@ def serve(
 async def _serve(
     config: ServeConfig, on_ready: Callable[[int, int | None], None] | None, stop: threading.Event
 ) -> None:
-    sys.setswitchinterval(config.switch_interval_s)
     metrics = Metrics()
     holder = ModelHolder(config.run_dir, config.retriever, metrics)
     server = grpc.aio.server(
