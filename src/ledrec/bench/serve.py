@@ -167,10 +167,16 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
     ]
     latencies: list[float] = []
     errors = 0
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{args['port']}") as channel:
-        stub = ledrec_pb2_grpc.RecommenderStub(channel)
-        for i in range(200):  # warm-up: connection, server threads
-            await stub.Recommend(requests[i % len(requests)], timeout=10)
+    # several connections: SO_REUSEPORT spreads connections (not requests) over the server's processes, so
+    # one channel would load one worker only; a local subchannel pool keeps each channel's own connection
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{args['port']}", options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(args["connections"])
+    ]
+    stubs = [ledrec_pb2_grpc.RecommenderStub(c) for c in channels]
+    try:
+        for i in range(200 * len(stubs)):  # warm-up: every connection
+            await stubs[i % len(stubs)].Recommend(requests[i % len(requests)], timeout=10)
         seconds = args["seconds"]
         if args["mode"] == "closed":
             stop = time.perf_counter() + seconds
@@ -181,7 +187,7 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
                 while time.perf_counter() < stop:
                     t0 = time.perf_counter()
                     try:
-                        await stub.Recommend(requests[i % len(requests)], timeout=10)
+                        await stubs[i % len(stubs)].Recommend(requests[i % len(requests)], timeout=10)
                         latencies.append(time.perf_counter() - t0)
                     except grpc.RpcError:
                         errors += 1
@@ -200,7 +206,7 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
         async def one(i: int, scheduled: float) -> None:
             nonlocal errors
             try:
-                await stub.Recommend(requests[i % len(requests)], timeout=10)
+                await stubs[i % len(stubs)].Recommend(requests[i % len(requests)], timeout=10)
                 latencies.append(time.perf_counter() - scheduled)
             except grpc.RpcError:
                 errors += 1
@@ -216,6 +222,9 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*tasks)
         lag = time.perf_counter() - (start + n / rate)
         return {"rate": rate, "sent": n, "latency": _percentiles(latencies), "errors": errors, "drain_s": lag}
+    finally:
+        for c in channels:
+            await c.close()
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -251,6 +260,7 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
             "exclude_seen": config.exclude_seen,
             "histories": config.histories,
             "seconds": config.seconds,
+            "connections": max(2, 2 * config.workers),
         }
         ctx = mp.get_context("spawn")
         with ctx.Pool(1) as pool:
