@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded synthetic data (no download): generate a multi-feedback event
 # log, pre-train PMI + SVD item embeddings, and run popularity, EASE, raw SVD and LED through the one-shot
-# 'ledrec run' (hyper-parameters and checkpoints chosen on validation users, scores on test users).
+# 'ledrec run' (hyper-parameters and checkpoints chosen on validation users, scores on test users); then
+# export LED with one catalogue per country, serve it over gRPC on 127.0.0.1 and ask it for recommendations.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -32,4 +33,27 @@ for m in ("pop", "ease", "svd", "led"):
     x = r["metrics"]
     print(f"{m:8} {x['recall@20']:10.4f} {x['recall@50']:10.4f} {x['ndcg@100']:10.4f} {r['timings']['fit_s']:8.2f}")
 print(f"\nrun directories and JSON results are in {out}/")
+PY
+# serving: export with the countries as catalogues, start the service, one request per country + a cold start
+.venv/bin/ledrec export "$out/led" --data "$out/events.parquet" > /dev/null
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/ledrec serve "$out/led" --port "$port" --metrics-port 0 2> "$out/serve.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+.venv/bin/python - "$out" "$port" <<'PY'
+import sys, grpc
+from ledrec.export.mips import ServingModel
+from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+
+serving = ServingModel.load(f"{sys.argv[1]}/led/serving")
+channel = grpc.insecure_channel(f"127.0.0.1:{sys.argv[2]}")
+grpc.channel_ready_future(channel).result(timeout=60)
+stub = ledrec_pb2_grpc.RecommenderStub(channel)
+print("\ngRPC service on 127.0.0.1 (ledrec.v1.Recommender/Recommend), model", serving.version)
+for country, items in sorted(serving.partitions.items()):
+    history = serving.item_ids[items[:3]].tolist()
+    r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=history, k=5, exclude_seen=True))
+    print(f"  {country}: history {history} -> {[i.item_id for i in r.items]}")
+r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=["no-such-item"], k=5))
+print(f"  {country}, unknown history (cold start: most popular) -> {[i.item_id for i in r.items]}")
 PY
