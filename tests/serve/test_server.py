@@ -122,12 +122,14 @@ def test_prometheus_metrics(server):
 def test_hot_reload_through_the_symlink_fails_no_request(server, exports):
     link, _, b = exports
     first = server.stub.Recommend(request(), timeout=DEADLINE).model_version
-    versions, failures, done = [], [], threading.Event()
+    answers, failures, done = [], [], threading.Event()  # answers: (sent, received, model version)
 
-    def hammer():
-        while not done.is_set() and len(versions) < 5000:
+    def hammer():  # until told to stop (bounded: 20 s, or 100,000 requests)
+        while not done.is_set() and len(answers) < 100_000:
+            sent = time.monotonic()
             try:
-                versions.append(server.stub.Recommend(request(), timeout=DEADLINE).model_version)
+                version = server.stub.Recommend(request(), timeout=DEADLINE).model_version
+                answers.append((sent, time.monotonic(), version))
             except grpc.RpcError as exc:  # any failure is a test failure
                 failures.append(exc)
 
@@ -139,16 +141,22 @@ def test_hot_reload_through_the_symlink_fails_no_request(server, exports):
     tmp.symlink_to(b)
     os.replace(tmp, link)  # atomic switch of the symlink, as a deploy would do
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (not versions or versions[-1] == first):
+    while time.monotonic() < deadline:  # ask on our own until the new model answers
+        if server.stub.Recommend(request(), timeout=DEADLINE).model_version != first:
+            break
         time.sleep(0.05)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the clients keep going on the new model for a while
     done.set()
     for c in clients:
         c.join(10)
     assert not failures
-    assert versions[0] == first and versions[-1] != first
-    switch = versions.index(versions[-1])
-    assert set(versions[switch:]) == {versions[-1]}  # no flapping back once the new model serves
+    versions = {v for _, _, v in answers}
+    assert first in versions and len(versions) == 2
+    new = (versions - {first}).pop()
+    switched = min(received for _, received, v in answers if v == new)
+    # once the new model has answered, every request sent afterwards gets it (in-flight ones may finish on
+    # the old model: that is the point of swapping a reference)
+    assert all(v == new for sent, _, v in answers if sent > switched)
 
 
 def test_graceful_stop_lets_the_request_in_flight_finish(exports, monkeypatch):
