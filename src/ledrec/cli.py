@@ -107,6 +107,15 @@ def _add_common_data_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_served_run_args(p: argparse.ArgumentParser, run_help: str) -> None:
+    """--run (else: a synthetic catalogue) and the dataset whose test users give the queries."""
+    p.add_argument("--run", default=None, help=run_help + " (without --run: a synthetic catalogue)")
+    p.add_argument("--data", default=None, help="with --run: " + DATA_HELP)
+    p.add_argument("--protocol", default="bars", choices=PROTOCOLS, help="with --run: the data's protocol")
+    p.add_argument("--format", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
+
+
 def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if args.protocol == "strong":
@@ -594,11 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
         "index memory, for each library, form and ef_search. Each library runs in its own child process.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--run", default=None, help="a run directory or serving export; queries from --data's test users")
-    p.add_argument("--data", default=None, help="with --run: " + DATA_HELP)
-    p.add_argument("--protocol", default="bars", choices=PROTOCOLS, help="with --run: the data's protocol")
-    p.add_argument("--format", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
+    _add_served_run_args(p, "a run directory or serving export; queries from --data's test users")
     p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size (without --run)")
     p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension (without --run)")
     p.add_argument("--queries", type=int, default=1000, help="number of queries")
@@ -622,11 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
         "histories of its test users) or a synthetic catalogue (--items, --dim).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--run", default=None, help="run directory or serving export to serve (else: synthetic catalogue)")
-    p.add_argument("--data", default=None, help="with --run: the dataset whose test users give the histories")
-    p.add_argument("--protocol", default="bars", choices=PROTOCOLS, help="with --run: the data's protocol")
-    p.add_argument("--format", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
+    _add_served_run_args(p, "run directory or serving export to serve; histories from --data's test users")
     p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size")
     p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension")
     p.add_argument("--max-history", type=int, default=50, help="most recent items per request")
