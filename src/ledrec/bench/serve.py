@@ -35,9 +35,8 @@ import numpy as np
 
 from ledrec.bench.ann import synthetic_catalogue
 from ledrec.export.mips import ServingModel
-from ledrec.index import ExactIndex
 from ledrec.serve.loading import load_retriever
-from ledrec.serve.retriever import RetrieverConfig
+from ledrec.serve.retriever import Retriever, RetrieverConfig
 
 
 @dataclass
@@ -86,7 +85,6 @@ def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:
     """Per-request user-embedding and KNN latency in this process, and recall@k of the served top-k."""
     retriever = load_retriever(config.serving_dir, RetrieverConfig(index_params={"ef_search": config.ef}))
     model = retriever.model
-    catalogue = model.partitions[config.partition]
     histories = config.histories[:n]
     for h in histories[:100]:  # warm-up
         retriever.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
@@ -99,17 +97,12 @@ def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:
         embed.append(rec.timings["embed"])
         knn.append(rec.timings["knn"])
         answers.append(rec.item_ids)
-    # accuracy pass: the same answers against the exact top-k
-    exact = ExactIndex(model.mips_items(catalogue))
+    # accuracy pass: the same answers against the same request path over exact indexes
+    exact = Retriever(model, RetrieverConfig(exact_below=len(model.item_ids) + 1))
     recall = []
     for h, ids in zip(histories, answers, strict=True):
-        known, _ = model.lookup(h)
-        query = np.append(model.user_vector(known), np.float32(1.0))
-        positions, _ = exact.search(query, config.k + len(known))
-        seen = set(known.tolist()) if config.exclude_seen else set()
-        truth = [i for i in catalogue[positions[0]].tolist() if i not in seen][: config.k]
-        got = set(model.indices(np.asarray(ids)).tolist())
-        recall.append(len(got & set(truth)) / max(len(truth), 1))
+        truth = exact.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen).item_ids
+        recall.append(len(set(ids) & set(truth)) / max(len(truth), 1))
     return {
         "embed": _percentiles(embed),
         "knn": _percentiles(knn),
