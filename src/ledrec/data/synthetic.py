@@ -79,7 +79,7 @@ def generate(config: SyntheticConfig | None = None) -> Interactions:
     topic = (rng.random(len(user))[:, None] * cum[user, -1:] > cum[user]).sum(axis=1)
     topic = np.minimum(topic, c.n_topics - 1)
     cell = user_partition[user] * c.n_topics + topic
-    item = _sample_items_by_cell(rng, cell, cell_of_item, weight)
+    item = sample_by_group(rng, cell, cell_of_item, weight)
 
     # ---- times: each user starts at a random moment and views at exponential gaps (mean 1 hour)
     start = rng.uniform(0, c.days * DAY * 0.5, c.n_users)
@@ -114,10 +114,13 @@ def generate(config: SyntheticConfig | None = None) -> Interactions:
     )
 
 
-def _sample_items_by_cell(
+def sample_by_group(
     rng: np.random.Generator, cell: np.ndarray, cell_of_item: np.ndarray, weight: np.ndarray
 ) -> np.ndarray:
-    """For each event, an item of its cell drawn with probability ∝ weight (vectorised by inverse CDF)."""
+    """For each event, an element of its group drawn with probability ∝ weight (vectorised by inverse CDF).
+
+    ``cell`` (n,): the group of each draw; ``cell_of_item`` (m,): the group of each element; every drawn
+    group must have an element. Returns (n,) element indices."""
     by_cell = np.argsort(cell_of_item, kind="stable")  # items grouped by cell
     bounds = np.searchsorted(cell_of_item[by_cell], np.arange(cell_of_item.max() + 2))
     cum = np.cumsum(weight[by_cell])

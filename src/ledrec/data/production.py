@@ -1,0 +1,391 @@
+"""A production-like retargeting log (seed paper §6-§7, Table 1): merchants, countries, categories, prices,
+organic views across merchants, banner displays, clicks and sales — with a written-down ground truth.
+
+The ground truth (:class:`GroundTruth`) is deliberately *not* of LED's form (no user/item inner product):
+
+* **Catalogue.** ``n_merchants`` merchants, each in one country and selling ``categories_per_merchant``
+  categories (every category is sold in every country). Items belong to one (merchant, category) cell and
+  have a price (log-normal around a per-category level), a quality ``q ~ Beta(2, 2)`` and a power-law
+  popularity weight ``w ∝ rank^-popularity_exponent`` (ranks shuffled: popularity independent of the rest).
+  Each category has one *complementary* category (phone → phone case): a random derangement.
+* **Users** live in one country, have sparse long-term interests ``θ_u ~ Dirichlet(interest_concentration)``
+  over categories, a log-budget ``b_u`` and an activity level ``λ_u ~ Gamma(1, views_per_day)``.
+* **Browsing** (organic views): a category from ``θ_u`` — replaced by its complement with probability
+  ``complement_rate`` —, then a merchant of the user's country selling it (∝ merchant size), then an item of
+  that cell ∝ ``w``.
+* **Clicks** on a displayed item at position ``p`` (0 = first), given the category ``r`` the user was just
+  browsing::
+
+      logit = click_bias + 0.6·log(C·θ_u[c_i] + 0.05) + 1.0·[c_i = r] + complement_effect·[c_i = complement(r)]
+              + 1.0·(q_i − 0.5) − 0.5·(log price_i − b_u)²
+      P(click) = sigmoid(logit) · (1 + p)^-position_decay
+
+  (``complement_effect`` = 1.2 by default): what matters is category interest, the *complement of the
+  current intent* (an item-to-item relation that no popularity or cluster statistic captures, but
+  co-occurrence does), quality and price fit.
+* **Sales** after a click: ``sale_rate · q_i · exp(−0.5·(log price_i − b_u)²)``; order value = price.
+
+The logged displays of :func:`generate_log` come from a simple *logging policy*: after a view, with
+probability ``banners_per_view`` the user is shown a banner of 2-10 items of the viewed merchant, drawn ∝
+``√w`` (a flattened popularity: the exploration a production log has). Everything is seeded and vectorised
+(1M users × 100k items fits this 2-core box).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ledrec.data.synthetic import DAY, sample_by_group
+from ledrec.io import atomic_path, write_json
+
+EVENTS = ("view", "display", "click", "sale")
+VIEW, DISPLAY, CLICK, SALE = range(4)
+
+
+@dataclass(frozen=True)
+class ProductionConfig:
+    n_users: int = 50_000
+    n_items: int = 10_000
+    n_merchants: int = 60
+    n_countries: int = 3
+    n_categories: int = 40
+    categories_per_merchant: int = 6
+    days: int = 28
+    views_per_day: float = 0.7  # mean organic views per user per day (activity λ_u ~ Gamma(1, this))
+    banners_per_view: float = 0.3
+    min_banner: int = 2
+    max_banner: int = 10
+    popularity_exponent: float = 1.0
+    interest_concentration: float = 0.15
+    complement_rate: float = 0.25
+    complement_effect: float = 1.2  # click logit bonus of the browsed category's complement
+    click_bias: float = -2.5
+    position_decay: float = 0.7
+    sale_rate: float = 0.3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_users", "n_items", "n_merchants", "n_countries", "n_categories", "days"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.n_categories < 2:
+            raise ValueError("n_categories must be >= 2 (every category has a different complement)")
+        if self.n_merchants < self.n_countries:
+            raise ValueError("n_merchants must be >= n_countries (every country has a merchant)")
+        if not 1 <= self.categories_per_merchant <= self.n_categories:
+            raise ValueError("categories_per_merchant must be in [1, n_categories]")
+        if not 1 <= self.min_banner <= self.max_banner:
+            raise ValueError("need 1 <= min_banner <= max_banner")
+        if self.n_items < self.n_merchants * self.categories_per_merchant + self.n_countries * self.n_categories:
+            raise ValueError("n_items too small: every (merchant, category) cell needs an item")
+
+
+class GroundTruth:
+    """The hidden world: catalogue, users, and how they browse, click and buy (module docstring)."""
+
+    def __init__(self, config: ProductionConfig) -> None:
+        c = self.config = config
+        rng = np.random.default_rng([c.seed, 0])
+        n_cat = c.n_categories
+        # ---- merchants: a country each (round robin, so every country has one), a size, their categories
+        self.merchant_country = np.arange(c.n_merchants) % c.n_countries
+        self.merchant_weight = rng.pareto(1.5, c.n_merchants) + 1.0
+        sells = np.zeros((c.n_merchants, n_cat), dtype=bool)
+        for m in range(c.n_merchants):
+            sells[m, rng.choice(n_cat, c.categories_per_merchant, replace=False)] = True
+        for country in range(c.n_countries):  # every category sold in every country
+            ms = np.flatnonzero(self.merchant_country == country)
+            for cat in np.flatnonzero(~sells[ms].any(axis=0)):
+                sells[rng.choice(ms), cat] = True
+        cell_merchant, cell_category = np.nonzero(sells)  # (n_cells,)
+        self.cell_merchant, self.cell_category = cell_merchant, cell_category
+        # ---- items: one per cell first, the rest ∝ merchant size
+        n_cells = len(cell_merchant)
+        p = self.merchant_weight[cell_merchant] / self.merchant_weight[cell_merchant].sum()
+        cell_of_item = np.concatenate([np.arange(n_cells), rng.choice(n_cells, c.n_items - n_cells, p=p)])
+        rng.shuffle(cell_of_item)
+        self.item_cell = cell_of_item
+        self.item_merchant = cell_merchant[cell_of_item]
+        self.item_category = cell_category[cell_of_item]
+        self.item_country = self.merchant_country[self.item_merchant]
+        category_price = rng.normal(3.5, 1.0, n_cat)  # log price level per category (≈ 33 on average)
+        self.item_log_price = category_price[self.item_category] + rng.normal(0, 0.5, c.n_items)
+        self.item_price = np.round(np.exp(self.item_log_price), 2)
+        self.item_quality = rng.beta(2.0, 2.0, c.n_items)
+        self.item_weight = (1.0 + rng.permutation(c.n_items)) ** -c.popularity_exponent
+        self.complement = (np.arange(n_cat) + rng.integers(1, n_cat, n_cat)) % n_cat  # never itself
+        # ---- users
+        self.user_country = rng.integers(0, c.n_countries, c.n_users)
+        self.user_interest = rng.dirichlet(np.full(n_cat, c.interest_concentration), c.n_users).astype(np.float32)
+        self.user_log_budget = rng.normal(3.5, 1.0, c.n_users)
+        self.user_activity = rng.gamma(1.0, c.views_per_day, c.n_users)
+
+    @property
+    def n_users(self) -> int:
+        return self.config.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.config.n_items
+
+    # ---------------------------------------------------------------- behaviour
+    def browse(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One organic view per entry of ``users``: the viewed item."""
+        c = self.config
+        cum = np.cumsum(self.user_interest[users], axis=1)  # (n, C)
+        cat = (rng.random(len(users))[:, None] * cum[:, -1:] > cum).sum(axis=1)
+        cat = np.minimum(cat, c.n_categories - 1)
+        swap = rng.random(len(users)) < c.complement_rate
+        cat = np.where(swap, self.complement[cat], cat)
+        group_of_cell = self.merchant_country[self.cell_merchant] * c.n_categories + self.cell_category
+        group = self.user_country[users] * c.n_categories + cat
+        cell = sample_by_group(rng, group, group_of_cell, self.merchant_weight[self.cell_merchant])
+        return sample_by_group(rng, cell, self.item_cell, self.item_weight)
+
+    def click_probability(
+        self, users: np.ndarray, items: np.ndarray, intent: np.ndarray, positions: np.ndarray
+    ) -> np.ndarray:
+        """P(click) of displayed ``items`` at ``positions`` to ``users`` browsing category ``intent``."""
+        c = self.config
+        cat = self.item_category[items]
+        interest = self.user_interest[users, cat]
+        price_gap = self.item_log_price[items] - self.user_log_budget[users]
+        logit = (
+            c.click_bias
+            + 0.6 * np.log(c.n_categories * interest + 0.05)
+            + 1.0 * (cat == intent)
+            + c.complement_effect * (cat == self.complement[intent])
+            + 1.0 * (self.item_quality[items] - 0.5)
+            - 0.5 * price_gap**2
+        )
+        return (1.0 + positions) ** -c.position_decay / (1.0 + np.exp(-logit))
+
+    def sale_probability(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """P(sale | click)."""
+        price_gap = self.item_log_price[items] - self.user_log_budget[users]
+        return self.config.sale_rate * self.item_quality[items] * np.exp(-0.5 * price_gap**2)
+
+    def catalog(self) -> dict[str, np.ndarray]:
+        return {
+            "item": np.arange(self.n_items),
+            "merchant": self.item_merchant,
+            "country": self.item_country,
+            "category": self.item_category,
+            "price": self.item_price,
+        }
+
+
+@dataclass
+class EventLog:
+    """Column arrays of an event table, in (user, time) order; ``banner``/``position`` are -1 off banners."""
+
+    user: np.ndarray
+    item: np.ndarray
+    event: np.ndarray  # int8 code into EVENTS
+    banner: np.ndarray
+    position: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray  # order value of sales, 0 otherwise
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def select(self, mask: np.ndarray) -> EventLog:
+        return EventLog(**{k: v[mask] for k, v in self.__dict__.items()})
+
+    @classmethod
+    def concat(cls, parts: list[EventLog]) -> EventLog:
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in cls.__dataclass_fields__})
+
+    def sorted(self) -> EventLog:
+        order = np.lexsort((self.position, self.event, self.timestamp, self.user))
+        return self.select(order)
+
+
+def draw_outcomes(
+    truth: GroundTruth, users: np.ndarray, banners: np.ndarray, intent: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Show banners (n, B) of item indices (-1 = empty slot) to ``users`` browsing category ``intent`` (n,)
+    and draw what happens. Returns the (row, position) of every displayed item and whether it was clicked
+    and sold."""
+    row, pos = np.nonzero(banners >= 0)
+    u, it = users[row], banners[row, pos]
+    clicked = rng.random(len(row)) < truth.click_probability(u, it, intent[row], pos)
+    sold = clicked & (rng.random(len(row)) < truth.sale_probability(u, it))
+    return row, pos, clicked, sold
+
+
+def show_banners(
+    truth: GroundTruth,
+    users: np.ndarray,
+    banners: np.ndarray,
+    intent: np.ndarray,
+    times: np.ndarray,
+    first_banner_id: int,
+    rng: np.random.Generator,
+) -> EventLog:
+    """:func:`draw_outcomes` as events: a display per shown item, then its click (30 s later) and sale
+    (15 min later). ``times`` are per banner; banner ids are consecutive from ``first_banner_id``."""
+    row, pos, clicked, sold = draw_outcomes(truth, users, banners, intent, rng)
+    u, it, bid, t = users[row], banners[row, pos], first_banner_id + row, times[row]
+    parts = []
+    for mask, code, dt in ((slice(None), DISPLAY, 0), (clicked, CLICK, 30), (sold, SALE, 900)):
+        k = len(u[mask])
+        parts.append(
+            EventLog(
+                user=u[mask],
+                item=it[mask],
+                event=np.full(k, code, np.int8),
+                banner=bid[mask],
+                position=pos[mask].astype(np.int16),
+                timestamp=t[mask] + dt,
+                value=truth.item_price[it[mask]] if code == SALE else np.zeros(k),
+            )
+        )
+    return EventLog.concat(parts)
+
+
+def views(users: np.ndarray, items: np.ndarray, times: np.ndarray) -> EventLog:
+    n = len(users)
+    return EventLog(
+        user=users,
+        item=items,
+        event=np.full(n, VIEW, np.int8),
+        banner=np.full(n, -1, np.int64),
+        position=np.full(n, -1, np.int16),
+        timestamp=times,
+        value=np.zeros(n),
+    )
+
+
+def generate_log(truth: GroundTruth, rng: np.random.Generator | None = None) -> EventLog:
+    """``days`` of organic views and logging-policy banners (module docstring), sorted by user and time."""
+    c = truth.config
+    rng = rng or np.random.default_rng([c.seed, 1])
+    n_views = rng.poisson(truth.user_activity * c.days)
+    user = np.repeat(np.arange(c.n_users), n_views)
+    item = truth.browse(user, rng)
+    time = rng.integers(0, c.days * DAY, len(user))
+    order = np.lexsort((time, user))
+    user, item, time = user[order], item[order], time[order]
+    # ---- banners after some views, from the viewed merchant, drawn ∝ √w without repeats in a banner
+    trig = np.flatnonzero(rng.random(len(user)) < c.banners_per_view)
+    banners = logging_policy_banners(truth, truth.item_merchant[item[trig]], rng)
+    shown = show_banners(
+        truth,
+        user[trig],
+        banners,
+        truth.item_category[item[trig]],
+        time[trig] + rng.integers(60, 3600, len(trig)),
+        0,
+        rng,
+    )
+    return EventLog.concat([views(user, item, time), shown]).sorted()
+
+
+def logging_policy_banners(truth: GroundTruth, merchants: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(n, max_banner) banners of the logging policy: a random size, items of the merchant ∝ √popularity
+    (drawn with replacement; repeats become empty slots, -1, moved to the end)."""
+    c = truth.config
+    n = len(merchants)
+    size = rng.integers(c.min_banner, c.max_banner + 1, n)
+    draws = sample_by_group(
+        rng, np.repeat(merchants, c.max_banner), truth.item_merchant, np.sqrt(truth.item_weight)
+    ).reshape(n, c.max_banner)
+    draws[np.arange(c.max_banner)[None, :] >= size[:, None]] = -1
+    return dedupe_rows(draws)
+
+
+def dedupe_rows(a: np.ndarray) -> np.ndarray:
+    """Replace repeats within each row by -1 and move the -1 slots to the end, keeping the order."""
+    out = a.copy()
+    s = np.sort(a, axis=1)
+    order = np.argsort(a, axis=1, kind="stable")
+    dup = np.zeros_like(a, dtype=bool)
+    dup[:, 1:] = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
+    rows = np.nonzero(dup)[0]
+    out[rows, order[dup]] = -1
+    keep_order = np.argsort(out < 0, axis=1, kind="stable")
+    return np.take_along_axis(out, keep_order, axis=1)
+
+
+def write_dataset(truth: GroundTruth, log: EventLog, directory: str | Path) -> Path:
+    """``DIR/events.parquet`` (user, item, event, banner, position, merchant, country, timestamp, value),
+    ``DIR/items.parquet`` (the catalogue) and ``DIR/manifest.json`` (the generator config), atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    users = np.char.add("u", log.user.astype(str))
+    items = np.char.add("i", log.item.astype(str))
+    table = pa.table(
+        {
+            "user": users,
+            "item": items,
+            "event": pa.DictionaryArray.from_arrays(log.event.astype(np.int32), list(EVENTS)),
+            "banner": log.banner,
+            "position": log.position,
+            "merchant": np.char.add("m", truth.item_merchant[log.item].astype(str)),
+            "country": np.char.add("c", truth.item_country[log.item].astype(str)),
+            "timestamp": log.timestamp,
+            "value": log.value,
+        }
+    )
+    with atomic_path(directory / "events.parquet") as tmp:
+        pq.write_table(table, tmp)
+    cat = truth.catalog()
+    catalog = pa.table(
+        {
+            "item": np.char.add("i", cat["item"].astype(str)),
+            "merchant": np.char.add("m", cat["merchant"].astype(str)),
+            "country": np.char.add("c", cat["country"].astype(str)),
+            "category": cat["category"],
+            "price": cat["price"],
+        }
+    )
+    with atomic_path(directory / "items.parquet") as tmp:
+        pq.write_table(catalog, tmp)
+    write_json(directory / "manifest.json", {"generator": __name__, "config": asdict(truth.config), **summary(log)})
+    return directory
+
+
+def summary(log: EventLog) -> dict[str, Any]:
+    counts = np.bincount(log.event, minlength=len(EVENTS))
+    return {
+        "events": {name: int(n) for name, n in zip(EVENTS, counts, strict=True)},
+        "users": len(np.unique(log.user)),
+        "banners": len(np.unique(log.banner[log.banner >= 0])),
+        "order_value": round(float(log.value.sum()), 2),
+    }
+
+
+def read_events(directory: str | Path) -> tuple[EventLog, dict[str, Any]]:
+    """Read back what :func:`write_dataset` wrote (integer user/item indices from the ``u``/``i`` ids)."""
+    directory = Path(directory)
+    table = pq.read_table(directory / "events.parquet")
+
+    def ids(name: str) -> np.ndarray:
+        return np.char.lstrip(table.column(name).to_numpy().astype(str), name[0]).astype(np.int64)
+
+    event = table.column("event").combine_chunks()
+    if pa.types.is_dictionary(event.type):  # codes through the file's own dictionary
+        lookup = np.array([EVENTS.index(v) for v in event.dictionary.to_pylist()], np.int8)
+        codes = lookup[event.indices.to_numpy()]
+    else:
+        codes = np.array([EVENTS.index(v) for v in event.to_pylist()], np.int8)
+    log = EventLog(
+        user=ids("user"),
+        item=ids("item"),
+        event=codes,
+        banner=table.column("banner").to_numpy().astype(np.int64),
+        position=table.column("position").to_numpy().astype(np.int16),
+        timestamp=table.column("timestamp").to_numpy().astype(np.int64),
+        value=table.column("value").to_numpy().astype(np.float64),
+    )
+    manifest = json.loads((directory / "manifest.json").read_text())
+    return log, manifest

@@ -1,0 +1,132 @@
+"""Candidate sources of the seed paper's two-stage system (§6): for a user's history and a merchant, each
+source proposes the merchant's top-``k`` items by its own criterion.
+
+* :class:`GBO` (Global Best Of): the merchant's most interacted items — the same for every user.
+* :class:`CBO` (Clustering Best Of, the paper's production baseline): users are clustered (MiniBatchKMeans)
+  on their mean pre-trained (SVD) item vector; a user gets the merchant's top items within their cluster.
+* :class:`LEDSource`: the LED user vector (mean of the history's item vectors, times PᵀP in project mode)
+  scored against the merchant's items: ⟨q, v_i⟩ + b_i.
+
+All work in item-index space, batched: ``propose(histories, merchants, k)`` takes a CSR matrix of
+histories (n × I) and the n merchants, and returns ``(items, scores)``, both (n, k), item -1 where a
+merchant has fewer than k items.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Self
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import MiniBatchKMeans
+
+from ledrec.models.led import LED
+
+
+class CandidateSource(Protocol):
+    name: str
+
+    def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def top_per_group(scores: np.ndarray, item_group: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """(n_groups, k) the k best-scored items of each group by ``scores`` (I,) — or, with ``scores`` of
+    shape (R, I), the best of each (row, group): (R, n_groups, k). Empty slots are -1."""
+    scores = np.atleast_2d(scores)
+    by_group = np.lexsort((-scores, np.broadcast_to(item_group, scores.shape)), axis=-1)  # (R, I)
+    bounds = np.searchsorted(item_group[by_group[0]], np.arange(n_groups + 1))
+    out = np.full((scores.shape[0], n_groups, k), -1, dtype=np.int64)
+    for g in range(n_groups):
+        lo, hi = bounds[g], min(bounds[g + 1], bounds[g] + k)
+        out[:, g, : hi - lo] = by_group[:, lo:hi]
+    return out if out.shape[0] > 1 else out[0]
+
+
+class GBO:
+    """The merchant's most popular items (counts of ``X``'s non-zeros, i.e. users who interacted)."""
+
+    name = "gbo"
+
+    def __init__(self, item_merchant: np.ndarray, n_merchants: int, k_max: int = 50) -> None:
+        self.item_merchant, self.n_merchants, self.k_max = item_merchant, n_merchants, k_max
+
+    def fit(self, X: sp.csr_matrix) -> Self:
+        self.item_counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float64).ravel()  # (I,)
+        self.top_ = top_per_group(self.item_counts_, self.item_merchant, self.n_merchants, self.k_max)  # (M, K)
+        return self
+
+    def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        items = self.top_[merchants, :k]
+        return items, np.where(items >= 0, self.item_counts_[items], -np.inf)
+
+
+class CBO:
+    """Top items of the merchant among the users of the same cluster (clusters of mean SVD vectors)."""
+
+    name = "cbo"
+
+    def __init__(
+        self,
+        item_vectors: np.ndarray,
+        item_merchant: np.ndarray,
+        n_merchants: int,
+        n_clusters: int = 30,
+        k_max: int = 50,
+        random_state: int = 0,
+    ) -> None:
+        self.item_vectors = item_vectors  # (I, d) pre-trained (SVD) vectors
+        self.item_merchant, self.n_merchants = item_merchant, n_merchants
+        self.n_clusters, self.k_max, self.random_state = n_clusters, k_max, random_state
+
+    def user_vectors(self, histories: sp.csr_matrix) -> np.ndarray:
+        lengths = np.maximum(np.diff(histories.indptr), 1)[:, None]
+        return np.asarray((histories > 0).astype(np.float32) @ self.item_vectors) / lengths  # (n, d)
+
+    def fit(self, X: sp.csr_matrix) -> Self:
+        """Cluster the users of ``X`` and count, per cluster, the users who interacted with each item."""
+        u = self.user_vectors(X)
+        active = np.diff(X.indptr) > 0
+        n_clusters = min(self.n_clusters, int(active.sum()))
+        self.kmeans_ = MiniBatchKMeans(n_clusters, random_state=self.random_state, n_init=3, batch_size=4096)
+        self.kmeans_.fit(u[active])
+        labels = self.kmeans_.predict(u)
+        members = sp.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), (n_clusters, len(labels)))
+        self.cluster_counts_ = np.asarray((members @ (X > 0).astype(np.float64)).todense())  # (K, I)
+        self.top_ = top_per_group(self.cluster_counts_, self.item_merchant, self.n_merchants, self.k_max)
+        if self.top_.ndim == 2:  # a single cluster
+            self.top_ = self.top_[None]
+        return self
+
+    def clusters(self, histories: sp.csr_matrix) -> np.ndarray:
+        return self.kmeans_.predict(self.user_vectors(histories))
+
+    def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        cluster = self.clusters(histories)
+        items = self.top_[cluster, merchants, :k]  # (n, k)
+        return items, np.where(items >= 0, self.cluster_counts_[cluster[:, None], items], -np.inf)
+
+
+class LEDSource:
+    """The merchant's items by LED score ⟨u·PᵀP, v_i⟩ + b_i (a fitted :class:`~ledrec.models.led.LED`)."""
+
+    name = "led"
+
+    def __init__(self, model: LED, item_merchant: np.ndarray, n_merchants: int) -> None:
+        self.model, self.item_merchant, self.n_merchants = model, item_merchant, n_merchants
+        self.by_merchant = [np.flatnonzero(item_merchant == m) for m in range(n_merchants)]
+
+    def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        m = self.model
+        q = m.user_vectors(histories) @ m.query_map_  # (n, d)
+        items = np.full((len(merchants), k), -1, dtype=np.int64)
+        scores = np.full((len(merchants), k), -np.inf)
+        for merchant in np.unique(merchants):
+            rows = np.flatnonzero(merchants == merchant)
+            cand = self.by_merchant[merchant]  # (I_m,)
+            s = q[rows] @ m.item_vectors_[cand].T + m.item_bias_[cand]  # (n_m, I_m)
+            kk = min(k, len(cand))
+            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, 1), axis=1), 1)
+            items[rows, :kk] = cand[top]
+            scores[rows, :kk] = np.take_along_axis(s, top, 1)
+        return items, scores
