@@ -14,6 +14,7 @@ from ledrec.data.production import (
     ProductionConfig,
     dedupe_rows,
     generate_log,
+    production_protocol,
     read_events,
     write_dataset,
 )
@@ -113,3 +114,28 @@ def test_config_rejects_impossible_sizes():
         ProductionConfig(n_items=10)
     with pytest.raises(ValueError, match="min_banner"):
         ProductionConfig(min_banner=5, max_banner=2)
+
+
+def test_production_protocol_periods_and_users(world):
+    truth, log = world
+    data, banners, negatives = production_protocol(log, truth.n_items, target_days=3, seed=0)
+    cut = int(log.timestamp.max()) + 1 - 3 * 86_400
+    late_clicks = log.select((log.event == CLICK) & (log.timestamp >= cut))
+    test_users = np.char.lstrip(data.test.user_ids.astype(str), "u").astype(int)
+    assert set(test_users) <= set(late_clicks.user)  # every test user clicked in the target period
+    early = log.select(((log.event == VIEW) | (log.event == CLICK)) & (log.timestamp < cut))
+    for row, user in list(enumerate(test_users))[:50]:  # inputs are exactly the input period's views + clicks
+        assert set(data.test.input[row].indices) == set(early.item[early.user == user])
+        assert set(data.test.target[row].indices) <= set(late_clicks.item[late_clicks.user == user])
+    valid_users = set(np.char.lstrip(data.valid.user_ids.astype(str), "u").astype(int))
+    assert data.fit_test.shape[0] + len(valid_users) <= len(np.unique(early.user))
+    assert data.fit_test is data.fit_valid and negatives.shape == data.fit_test.shape
+    # negatives: displayed, never clicked, before the cut
+    assert negatives.multiply(data.targets["fit_test"]).nnz == 0
+    assert banners.clicked.any(axis=1).all() and (banners.items[banners.clicked] >= 0).all()
+
+
+def test_production_protocol_needs_enough_days(world):
+    truth, log = world
+    with pytest.raises(ValueError, match="less than"):
+        production_protocol(log, truth.n_items, target_days=6)

@@ -41,7 +41,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
+from ledrec.data.interactions import DataError, Vocabulary
+from ledrec.data.splits import PreparedData, eval_set
 from ledrec.data.synthetic import DAY, sample_by_group
 from ledrec.io import atomic_path, write_json
 
@@ -389,3 +392,103 @@ def read_events(directory: str | Path) -> tuple[EventLog, dict[str, Any]]:
     )
     manifest = json.loads((directory / "manifest.json").read_text())
     return log, manifest
+
+
+# ============================================================================ the production protocol (§9.2)
+@dataclass
+class BannerSet:
+    """Clicked banners of the test period, for click-rank: ``rows`` index the test users."""
+
+    rows: np.ndarray  # (n_banners,)
+    items: np.ndarray  # (n_banners, max_banner) item indices, -1 = empty slot
+    clicked: np.ndarray  # (n_banners, max_banner) bool
+
+
+def production_protocol(
+    log: EventLog, n_items: int, *, target_days: int = 7, valid_users: float = 0.1, seed: int = 0
+) -> tuple[PreparedData, BannerSet, sp.csr_matrix]:
+    """The seed paper's offline protocol on production data (§9.2), on a log of :func:`generate_log`.
+
+    * Target period: the last ``target_days`` days of the log. Test users: those with a click in it;
+      their input = views and clicks before it; their targets = the items they clicked in it (items they
+      had already clicked are neither targets nor ranked; viewed items stay rankable — retargeting).
+    * The input period is split by user 90/10: training users give the fitting matrices (inputs = views +
+      clicks, targets = clicks, pre-training on views, and per user the displayed-but-not-clicked items
+      as BPR negatives); validation users are evaluated like test users, one period earlier (input before
+      the last 2·``target_days`` days, targets = clicks of the ``target_days`` after).
+
+    Returns the prepared data (``fit_valid`` is ``fit_test``: no refit), the test period's clicked banners
+    of test users, and the negatives matrix of the training users (rows of ``fit_test``).
+    """
+    end = int(log.timestamp.max()) + 1
+    cut = end - target_days * DAY
+    valid_cut = cut - target_days * DAY
+    if valid_cut <= int(log.timestamp.min()):
+        raise DataError(f"the log spans less than {2 * target_days} days: no input period to validate on")
+    n_users = int(log.user.max()) + 1
+    rng = np.random.default_rng(seed)
+    is_input = (log.event == VIEW) | (log.event == CLICK)
+
+    def matrix(mask: np.ndarray) -> sp.csr_matrix:
+        m = sp.csr_matrix(
+            (np.ones(int(mask.sum()), np.float32), (log.user[mask], log.item[mask])), shape=(n_users, n_items)
+        )
+        m.data[:] = 1.0
+        return m
+
+    before = log.timestamp < cut
+    inputs, clicks_before = matrix(is_input & before), matrix((log.event == CLICK) & before)
+    displayed = matrix((log.event == DISPLAY) & before)
+    negatives = (displayed - displayed.multiply(clicks_before)).tocsr()
+    negatives.eliminate_zeros()
+    target_clicks = matrix((log.event == CLICK) & ~before)
+
+    active = np.flatnonzero(np.diff(inputs.indptr) > 0)
+    shuffled = rng.permutation(active)
+    n_valid = round(valid_users * len(active))
+    valid_rows, train_rows = np.sort(shuffled[:n_valid]), np.sort(shuffled[n_valid:])
+    early = log.timestamp < valid_cut
+    v_input, v_clicked = matrix(is_input & early), matrix((log.event == CLICK) & early)
+    v_target = matrix((log.event == CLICK) & ~early & before)
+    user_ids = np.char.add("u", np.arange(n_users).astype(str))
+    valid = eval_set(
+        v_input[valid_rows], v_target[valid_rows], user_ids[valid_rows], v_clicked[valid_rows], v_clicked[valid_rows]
+    )
+    test = eval_set(inputs, target_clicks, user_ids, clicks_before, clicks_before)
+    views_before = matrix((log.event == VIEW) & before)
+    items = Vocabulary(np.char.add("i", np.arange(n_items).astype(str)))
+    data = PreparedData(
+        "production",
+        "bars",
+        items,
+        fit_valid=inputs[train_rows],
+        valid=valid,
+        fit_test=inputs[train_rows],
+        test=test,
+        meta={"split": "production (§9.2)", "target_days": target_days, "seed": seed},
+        targets={"fit_valid": clicks_before[train_rows], "fit_test": clicks_before[train_rows]},
+        pretrain={"fit_valid": views_before[train_rows], "fit_test": views_before[train_rows]},
+    )
+    data.fit_test = data.fit_valid  # one training matrix: the model chosen on validation is the final one
+    return data, _test_banners(log, cut, test.user_ids, user_ids), negatives[train_rows]
+
+
+def _test_banners(log: EventLog, cut: int, test_user_ids: np.ndarray, user_ids: np.ndarray) -> BannerSet:
+    row_of_user = np.full(len(user_ids), -1)
+    row_of_user[np.char.lstrip(test_user_ids.astype(str), "u").astype(np.int64)] = np.arange(len(test_user_ids))
+    after = (log.timestamp >= cut) & (log.banner >= 0) & (row_of_user[log.user] >= 0)
+    shown = after & (log.event == DISPLAY)
+    clicked_keys = set(
+        zip(log.banner[after & (log.event == CLICK)], log.item[after & (log.event == CLICK)], strict=True)
+    )
+    banner, item, pos, user = log.banner[shown], log.item[shown], log.position[shown], log.user[shown]
+    click = np.fromiter(((b, i) in clicked_keys for b, i in zip(banner, item, strict=True)), bool, len(banner))
+    ids, index = np.unique(banner, return_inverse=True)
+    width = int(pos.max()) + 1 if len(pos) else 1
+    items = np.full((len(ids), width), -1, np.int64)
+    clicked = np.zeros((len(ids), width), bool)
+    items[index, pos], clicked[index, pos] = item, click
+    rows = np.zeros(len(ids), np.int64)
+    rows[index] = row_of_user[user]
+    keep = clicked.any(axis=1)
+    return BannerSet(rows[keep], items[keep], clicked[keep])

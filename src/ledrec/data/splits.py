@@ -337,8 +337,8 @@ def fixed_split(
         fit_valid = _subtract(train, carved)
         how = f"{valid_fraction:.0%} of train per user (seed {seed})"
     valid_targets = _subtract(train_targets, carved) if multi else fit_valid
-    valid = _eval_set(fit_valid, carved, ds.users.ids, valid_targets, valid_targets if exclude == "target" else None)
-    test = _eval_set(train, test_target, ds.users.ids, train_targets, train_targets if exclude == "target" else None)
+    valid = eval_set(fit_valid, carved, ds.users.ids, valid_targets, valid_targets if exclude == "target" else None)
+    test = eval_set(train, test_target, ds.users.ids, train_targets, train_targets if exclude == "target" else None)
     targets = {"fit_valid": valid_targets, "fit_test": train_targets} if multi else {}
     pretrain = {}
     if pretrain_events is not None:
@@ -366,7 +366,7 @@ def fixed_split(
     )
 
 
-def _eval_set(
+def eval_set(
     history: sp.csr_matrix,
     target: sp.csr_matrix,
     user_ids: np.ndarray,

@@ -154,10 +154,13 @@ class LED(TorchRecommender):
         *,
         targets: sp.csr_matrix | None = None,
         pretrain_matrix: sp.csr_matrix | None = None,
+        negatives_matrix: sp.csr_matrix | None = None,
     ) -> Self:
         """Train on timelines ``X`` (inputs). ``targets`` (same rows) are what to predict when they differ
         from the inputs (multi-feedback, §4.3: inputs = all events, targets = clicks/sales);
-        ``pretrain_matrix`` is what the SVD is computed on (default ``X``; the paper uses views)."""
+        ``pretrain_matrix`` is what the SVD is computed on (default ``X``; the paper uses views);
+        ``negatives_matrix`` (same rows): the sampled losses draw each user's negatives from its row (the
+        paper's production BPR: displayed, not clicked), uniformly for users without any."""
         X = sp.csr_matrix(X, dtype=np.float32)
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
@@ -181,8 +184,10 @@ class LED(TorchRecommender):
         self.sparse_gradients_ = sparse
         fraction = self.target_fraction if self.target_fraction >= 0 else (0.2 if self.loss == "bpr" else 0.0)
 
+        pool = None if negatives_matrix is None else sp.csr_matrix(negatives_matrix, dtype=np.float32)
+
         def step(rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-            return self._loss(X, Y, rows, rng, fraction, sparse)
+            return self._loss(X, Y, rows, rng, fraction, sparse, None if pool is None else pool[rows])
 
         sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
         self._train(self.net_, n_users, step, validation, sparse_params)
@@ -204,7 +209,7 @@ class LED(TorchRecommender):
         )
         return pretrain(matrix, config)
 
-    def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool) -> torch.Tensor:
+    def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None) -> torch.Tensor:
         inputs, targets = X[rows], (Y[rows] if Y is not X else None)
         if target_fraction > 0:
             inputs, split_targets = split(inputs, target_fraction, rng)
@@ -230,6 +235,7 @@ class LED(TorchRecommender):
             rng=rng,
             sparse=sparse,
             masked=masked,
+            negative_pool=pool,
         )
 
     def _export(self) -> None:

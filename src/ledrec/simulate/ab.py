@@ -35,7 +35,7 @@ from ledrec.data.production import (
 from ledrec.models.led import LED
 from ledrec.pretrain.embeddings import PretrainConfig, pretrain
 from ledrec.twostage.candidates import CBO, GBO, LEDSource
-from ledrec.twostage.ranker import SOURCES, Catalog, Ranker, build_banners, features, gather_candidates
+from ledrec.twostage.ranker import SOURCES, Catalog, Ranker, TwoStage
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,6 @@ def simulate(config: SimulationConfig, progress: bool = True) -> SimulationResul
     rng = np.random.default_rng([c.seed, 2])
     population = rng.integers(0, 3, n_users)
     catalog = Catalog(truth.item_merchant, truth.item_category, truth.item_price, w.n_merchants, w.n_categories)
-    category_onehot = sp.csr_matrix(
-        (np.ones(n_items), (np.arange(n_items), truth.item_category)), shape=(n_items, w.n_categories)
-    )
 
     # ---- models of the pre-period: inputs = views and clicks (the paper's timelines), SVD on views
     keep = (pre.event == VIEW) | (pre.event == CLICK)
@@ -133,8 +130,6 @@ def simulate(config: SimulationConfig, progress: bool = True) -> SimulationResul
         hist_user = np.concatenate([hist_user, v_user])
         hist_item = np.concatenate([hist_item, v_item])
         H = histories_matrix(hist_user, hist_item, n_users, n_items)
-        share = np.asarray((H @ category_onehot).todense())
-        share /= np.maximum(share.sum(axis=1, keepdims=True), 1.0)
         popularity = gbo.item_counts_
 
         # ---- banner requests after some views: the viewed merchant, the browsed category
@@ -147,9 +142,10 @@ def simulate(config: SimulationConfig, progress: bool = True) -> SimulationResul
             if len(rows) == 0:
                 continue
             users = req_user[rows]
-            cand = gather_candidates([sources[n] for n in names], H[users], req_merchant[rows], c.candidates_per_source)
-            X = features(cand, catalog, popularity, share[users], req_intent[rows])
-            banners, slot = build_banners(cand, X, ranker, c.banner_size, day_rng)
+            system = TwoStage([sources[n] for n in names], catalog, ranker, c.candidates_per_source)
+            banners, cand, slot, X = system.banners(
+                H[users], req_merchant[rows], req_intent[rows], c.banner_size, popularity, day_rng
+            )
             row, pos, clicked, sold = draw_outcomes(truth, users, banners, req_intent[rows], day_rng)
             item = banners[row, pos]
             shown_slot = slot[row, pos]

@@ -162,3 +162,43 @@ def build_banners(
     slot = np.argsort(-score, axis=1, kind="stable")[:, :size]
     banners = np.take_along_axis(cand.items, slot, axis=1)
     return banners, slot
+
+
+@dataclass
+class TwoStage:
+    """The whole second stage as one object: candidate sources + features + ranker → banners.
+
+    >>> system = TwoStage([gbo, cbo, led_source], catalog, ranker)  # doctest: +SKIP
+    >>> banners, cand, slot, X = system.banners(histories, merchants, browsing, size=6)  # doctest: +SKIP
+    """
+
+    sources: Sequence[CandidateSource]
+    catalog: Catalog
+    ranker: Ranker | None = None  # None: random order (exploration)
+    candidates_per_source: int = 20
+
+    def banners(
+        self,
+        histories: sp.csr_matrix,
+        merchants: np.ndarray,
+        browsing: np.ndarray,
+        size: int,
+        popularity: np.ndarray,
+        rng: np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, Candidates, np.ndarray, np.ndarray]:
+        """Banners of ``size`` items for n requests: ``histories`` (n, I) the users' items, ``merchants``
+        (n,), ``browsing`` (n,) the category being browsed, ``popularity`` (I,) the popularity feature.
+        Returns the banners (n, size; -1 = fewer candidates), the candidates, the slot of each shown item
+        among them, and their features (n, C, F)."""
+        rng = rng or np.random.default_rng(0)
+        cand = gather_candidates(self.sources, histories, merchants, self.candidates_per_source)
+        onehot = _onehot(self.catalog.category, self.catalog.n_categories)
+        counts = ((histories > 0).astype(np.float64) @ onehot).toarray()  # (n, n_categories)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+        X = features(cand, self.catalog, popularity, share, browsing)
+        banners, slot = build_banners(cand, X, self.ranker, size, rng)
+        return banners, cand, slot, X
+
+
+def _onehot(labels: np.ndarray, n: int) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n))
