@@ -809,6 +809,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="runs/simulate-ab", help="directory for report.md, result.json and plots")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--save-system",
+        default=None,
+        metavar="DIR",
+        help="also write the final two-stage system (GBO, CBO, LED, ranker); 'ledrec serve DIR' then answers "
+        "Banner calls as well as Recommend",
+    )
     _add_dataclass_flags(p, ProductionConfig, skip=("seed",))
     _add_dataclass_flags(p, SimulationConfig, skip=("world",))
     p.set_defaults(func=cmd_simulate_ab)
@@ -851,7 +858,7 @@ def cmd_simulate_ab(args: argparse.Namespace) -> int:
 
     world = _from_flags(args, ProductionConfig, seed=args.seed)
     config = _from_flags(args, SimulationConfig, world=world)
-    result = simulate(config, progress=not args.quiet)
+    result = simulate(config, progress=not args.quiet, save_system_dir=args.save_system)
     command = "ledrec " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("ledrec") else "ledrec simulate ab"
     stats = write_report(result, args.out, command)
     print(json.dumps({"out": args.out, "timings": result.timings, "uplift": stats["uplift"]}, indent=2))

@@ -65,3 +65,20 @@ def test_features_shape_and_values():
     assert row[0][j["category_share"]] == 0.25 and row[2][j["browsing_category"]] == 1.0
     np.testing.assert_allclose(row[0][j["log_popularity"]], 1.0)
     np.testing.assert_allclose(row[0][j["log_price"]], 1.0)
+
+
+def test_ranker_arrays_roundtrip_and_match_sklearn():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, len(FEATURES)))
+    clicked = rng.random(3000) < 1 / (1 + np.exp(-(X[:, 0] - 1)))
+    sold = clicked & (rng.random(3000) < 0.3)
+    ranker = Ranker().fit(X, clicked, sold)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300)).fit(X, clicked)
+    np.testing.assert_allclose(ranker.predict(X), reference.predict_proba(X)[:, 1], rtol=1e-6)
+    back = Ranker.from_arrays(ranker.arrays())
+    np.testing.assert_array_equal(back.predict(X), ranker.predict(X))
+    np.testing.assert_array_equal(back.predict(X, "sale"), ranker.predict(X, "sale"))

@@ -80,9 +80,9 @@ def table3(
         t0 = time.perf_counter()
         model: Recommender
         if model_name == "led":
-            model = LED(dim=dim, negatives=negatives, epochs=epochs, patience=3, random_state=seed, **options)
+            model = LED(dim=dim, negatives=negatives, epochs=epochs, patience=5, random_state=seed, **options)
         elif model_name == "vae":
-            model = MultVAE(epochs=epochs, patience=5, random_state=seed, **options)
+            model = MultVAE(epochs=epochs, patience=10, random_state=seed, **options)
         else:
             model = Popularity()
         model.progress = progress

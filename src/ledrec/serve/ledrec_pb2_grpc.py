@@ -39,6 +39,11 @@ class RecommenderStub:
                 request_serializer=ledrec_dot_serve_dot_ledrec__pb2.RecommendRequest.SerializeToString,
                 response_deserializer=ledrec_dot_serve_dot_ledrec__pb2.RecommendResponse.FromString,
                 _registered_method=True)
+        self.Banner = channel.unary_unary(
+                '/ledrec.v1.Recommender/Banner',
+                request_serializer=ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.SerializeToString,
+                response_deserializer=ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.FromString,
+                _registered_method=True)
 
 
 class RecommenderServicer:
@@ -52,6 +57,15 @@ class RecommenderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Banner(self, request, context):
+        """A banner of one merchant built by the two-stage system (seed paper §6): candidates of GBO, CBO and LED,
+        ranked by the logistic-regression click model. Needs a server started on a two-stage directory
+        (`ledrec simulate ab --save-system DIR`); otherwise FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommenderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +73,11 @@ def add_RecommenderServicer_to_server(servicer, server):
                     servicer.Recommend,
                     request_deserializer=ledrec_dot_serve_dot_ledrec__pb2.RecommendRequest.FromString,
                     response_serializer=ledrec_dot_serve_dot_ledrec__pb2.RecommendResponse.SerializeToString,
+            ),
+            'Banner': grpc.unary_unary_rpc_method_handler(
+                    servicer.Banner,
+                    request_deserializer=ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.FromString,
+                    response_serializer=ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +107,33 @@ class Recommender:
             '/ledrec.v1.Recommender/Recommend',
             ledrec_dot_serve_dot_ledrec__pb2.RecommendRequest.SerializeToString,
             ledrec_dot_serve_dot_ledrec__pb2.RecommendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Banner(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ledrec.v1.Recommender/Banner',
+            ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.SerializeToString,
+            ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 from ledrec.serve.loading import load_retriever
 from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig
+from ledrec.twostage.artifact import SavedSystem, load_system
 
 log = logging.getLogger(__name__)
 SERVICE = ledrec_pb2.DESCRIPTOR.services_by_name["Recommender"].full_name
@@ -97,8 +98,33 @@ class ModelHolder:
 
 
 class RecommenderService(ledrec_pb2_grpc.RecommenderServicer):
-    def __init__(self, holder: ModelHolder, metrics: Metrics, max_request_bytes: int):
+    def __init__(
+        self, holder: ModelHolder, metrics: Metrics, max_request_bytes: int, two_stage: SavedSystem | None = None
+    ):
         self.holder, self.metrics, self.max_request_bytes = holder, metrics, max_request_bytes
+        self.two_stage = two_stage
+
+    async def Banner(self, request: ledrec_pb2.BannerRequest, context: grpc.aio.ServicerContext):
+        if self.two_stage is None:
+            self.metrics.requests.labels("FAILED_PRECONDITION").inc()
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "this server has no two-stage system: serve a directory of 'ledrec simulate ab --save-system'",
+            )
+        try:
+            if request.ByteSize() > self.max_request_bytes:
+                raise ValueError(f"request of {request.ByteSize()} bytes; at most {self.max_request_bytes}")
+            if len(request.item_ids) > self.holder.config.max_history:
+                raise ValueError(f"{len(request.item_ids)} history items; at most {self.holder.config.max_history}")
+            items, unknown = self.two_stage.banner(request.merchant, list(request.item_ids), request.size)
+        except ValueError as exc:
+            self.metrics.requests.labels("INVALID_ARGUMENT").inc()
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.metrics.requests.labels("OK").inc()
+        return ledrec_pb2.BannerResponse(
+            items=[ledrec_pb2.BannerItem(item_id=i, score=s, sources=src) for i, s, src in items],
+            unknown_items=unknown,
+        )
 
     async def Recommend(self, request: ledrec_pb2.RecommendRequest, context: grpc.aio.ServicerContext):
         t0 = time.perf_counter()
@@ -159,8 +185,12 @@ async def _serve(
             ("grpc.max_receive_message_length", 4 * config.max_request_bytes),
         ],
     )
+    two_stage = None
+    if (Path(holder.target[0]) / "system").is_dir():  # a two-stage directory: the Banner call too
+        two_stage = load_system(holder.target[0])
+        log.info("two-stage system loaded: Banner calls enabled")
     ledrec_pb2_grpc.add_RecommenderServicer_to_server(
-        RecommenderService(holder, metrics, config.max_request_bytes), server
+        RecommenderService(holder, metrics, config.max_request_bytes, two_stage), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -34,6 +34,7 @@ from ledrec.data.production import (
 )
 from ledrec.models.led import LED
 from ledrec.pretrain.embeddings import PretrainConfig, pretrain
+from ledrec.twostage.artifact import save_system
 from ledrec.twostage.candidates import CBO, GBO, LEDSource
 from ledrec.twostage.ranker import SOURCES, Catalog, Ranker, TwoStage
 
@@ -85,7 +86,9 @@ def histories_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items
     return m
 
 
-def simulate(config: SimulationConfig, progress: bool = True) -> SimulationResult:
+def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: str | None = None) -> SimulationResult:
+    """Run the A/B test of the module docstring. ``save_system_dir``: also write the final two-stage
+    system (population C's sources and the last ranker) for ``ledrec serve``'s Banner call."""
     c, w = config, config.world
     t0 = time.perf_counter()
     truth = GroundTruth(w)
@@ -177,6 +180,18 @@ def simulate(config: SimulationConfig, progress: bool = True) -> SimulationResul
         ranker = Ranker(random_state=c.seed).fit(X_all, y_click, y_sale)
         log.info("day %d: %d banners, %d clicks", day, len(trig), int(clicks[:, day].sum()))
 
+    if save_system_dir is not None and ranker is not None:
+        save_system(
+            save_system_dir,
+            gbo,
+            cbo,
+            led,
+            ranker,
+            catalog,
+            item_ids=np.char.add("i", np.arange(n_items).astype(str)),  # the ids of `ledrec simulate generate`
+            merchant_ids=np.char.add("m", np.arange(w.n_merchants).astype(str)),
+            candidates_per_source=c.candidates_per_source,
+        )
     report_days = slice(c.warmup_days, None)
     return SimulationResult(
         config=c,

@@ -266,7 +266,7 @@ def markdown(result: SimulationResult, stats: dict[str, Any], command: str) -> s
             "",
             "## The click ranker's coefficients (standardised features, last day)",
             "",
-            ", ".join(f"{k} {v:+.3f}" for k, v in coefs.items() if k != "scale"),
+            ", ".join(f"{k} {v:+.3f}" for k, v in coefs.items()),
         ]
     lines += ["", "Plots: `uplift.png` (Fig. 4), `daily.png` (Fig. 5), `popularity.png` (Fig. 6).", ""]
     return "\n".join(lines)

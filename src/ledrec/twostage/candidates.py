@@ -106,6 +106,17 @@ class CBO:
         return items, np.where(items >= 0, self.cluster_counts_[cluster[:, None], items], -np.inf)
 
 
+class Centroids:
+    """Nearest-centroid assignment (what a fitted k-means predicts), from saved centres."""
+
+    def __init__(self, centers: np.ndarray) -> None:
+        self.cluster_centers_ = centers  # (K, d)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        c = self.cluster_centers_
+        return np.argmin((x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None, :], axis=1)
+
+
 class LEDSource:
     """The merchant's items by LED score ⟨u·PᵀP, v_i⟩ + b_i (a fitted :class:`~ledrec.models.led.LED`)."""
 

@@ -110,6 +110,20 @@ def features(
     return np.concatenate(columns, axis=2)
 
 
+@dataclass
+class LogisticModel:
+    """A fitted logistic regression on standardised features, as plain arrays (saved without pickle)."""
+
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+    coef: np.ndarray  # (F,)
+    intercept: float
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        z = ((X - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
 class Ranker:
     """Two logistic regressions on logged displays: P(click) and P(sale); banners ranked by ``objective``."""
 
@@ -120,31 +134,52 @@ class Ranker:
 
     def fit(self, X: np.ndarray, clicked: np.ndarray, sold: np.ndarray) -> Self:
         """``X`` (n, F) features of displayed items (with their position), and what happened."""
-        self.models_ = {}
+        self.models_: dict[str, LogisticModel | None] = {}
         for name, y in (("click", clicked), ("sale", sold)):
             if y.min() == y.max():  # nothing (or everything) happened yet: no model, constant score
                 self.models_[name] = None
                 continue
-            model = make_pipeline(
+            pipe = make_pipeline(
                 StandardScaler(), LogisticRegression(C=self.C, max_iter=300, random_state=self.random_state)
-            )
-            self.models_[name] = model.fit(X, y)
+            ).fit(X, y)
+            scaler, lr = pipe.steps[0][1], pipe.steps[1][1]
+            self.models_[name] = LogisticModel(scaler.mean_, scaler.scale_, lr.coef_[0], float(lr.intercept_[0]))
         return self
 
     def predict(self, X: np.ndarray, target: str | None = None) -> np.ndarray:
         model = self.models_[target or self.objective]
-        if model is None:
-            return np.zeros(len(X))
-        return model.predict_proba(X)[:, 1]
+        return np.zeros(len(X)) if model is None else model.predict(X)
 
     def coefficients(self, target: str = "click") -> dict[str, float]:
+        """Coefficients of the standardised features (comparable across features)."""
         model = self.models_[target]
         if model is None:
             return {}
-        scaler, lr = model.steps[0][1], model.steps[1][1]
-        return {name: float(c) for name, c in zip(FEATURES, lr.coef_[0], strict=True)} | {
-            "scale": float(np.mean(scaler.scale_))
-        }
+        return {name: float(c) for name, c in zip(FEATURES, model.coef, strict=True)}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name, m in self.models_.items():
+            if m is not None:
+                out |= {f"{name}.mean": m.mean, f"{name}.scale": m.scale, f"{name}.coef": m.coef}
+                out[f"{name}.intercept"] = np.array([m.intercept])
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], objective: str = "click") -> Ranker:
+        ranker = cls(objective)
+        ranker.models_ = {}
+        for name in ("click", "sale"):
+            if f"{name}.coef" not in arrays:
+                ranker.models_[name] = None
+                continue
+            ranker.models_[name] = LogisticModel(
+                arrays[f"{name}.mean"],
+                arrays[f"{name}.scale"],
+                arrays[f"{name}.coef"],
+                float(arrays[f"{name}.intercept"][0]),
+            )
+        return ranker
 
 
 def build_banners(
