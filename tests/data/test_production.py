@@ -139,3 +139,14 @@ def test_production_protocol_needs_enough_days(world):
     truth, log = world
     with pytest.raises(ValueError, match="less than"):
         production_protocol(log, truth.n_items, target_days=6)
+
+
+def test_the_generic_event_reader_reads_the_log(world, tmp_path):
+    from ledrec.data.readers import read_events as read_any
+
+    truth, log = world
+    write_dataset(truth, log, tmp_path)
+    data = read_any(tmp_path / "events.parquet")
+    assert len(data) == len(log)
+    assert set(data.feedback_types) == {"view", "display", "click", "sale"}
+    assert data.partitions is not None and len(data.partitions) == SMALL.n_countries

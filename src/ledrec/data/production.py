@@ -139,8 +139,10 @@ class GroundTruth:
         return self.config.n_items
 
     # ---------------------------------------------------------------- behaviour
-    def browse(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One organic view per entry of ``users``: the viewed item."""
+    def browse(self, users: np.ndarray, rng: np.random.Generator, chunk: int = 1 << 20) -> np.ndarray:
+        """One organic view per entry of ``users``: the viewed item (in chunks: memory ∝ chunk × C)."""
+        if len(users) > chunk:
+            return np.concatenate([self.browse(users[i : i + chunk], rng, chunk) for i in range(0, len(users), chunk)])
         c = self.config
         cum = np.cumsum(self.user_interest[users], axis=1)  # (n, C)
         cat = (rng.random(len(users))[:, None] * cum[:, -1:] > cum).sum(axis=1)
@@ -324,17 +326,18 @@ def write_dataset(truth: GroundTruth, log: EventLog, directory: str | Path) -> P
     ``DIR/items.parquet`` (the catalogue) and ``DIR/manifest.json`` (the generator config), atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    users = np.char.add("u", log.user.astype(str))
-    items = np.char.add("i", log.item.astype(str))
+    n_users, n_items = truth.n_users, truth.n_items
+    # ids as dictionary columns ("u17", "i42", "m3", "c0"): string ids for readers, integer storage, and
+    # 1M users x 100k items written without materialising tens of millions of Python strings
     table = pa.table(
         {
-            "user": users,
-            "item": items,
+            "user": _labels("u", log.user, n_users),
+            "item": _labels("i", log.item, n_items),
             "event": pa.DictionaryArray.from_arrays(log.event.astype(np.int32), list(EVENTS)),
             "banner": log.banner,
             "position": log.position,
-            "merchant": np.char.add("m", truth.item_merchant[log.item].astype(str)),
-            "country": np.char.add("c", truth.item_country[log.item].astype(str)),
+            "merchant": _labels("m", truth.item_merchant[log.item], truth.config.n_merchants),
+            "country": _labels("c", truth.item_country[log.item], truth.config.n_countries),
             "timestamp": log.timestamp,
             "value": log.value,
         }
@@ -357,6 +360,10 @@ def write_dataset(truth: GroundTruth, log: EventLog, directory: str | Path) -> P
     return directory
 
 
+def _labels(prefix: str, codes: np.ndarray, n: int) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(codes.astype(np.int32), np.char.add(prefix, np.arange(n).astype(str)))
+
+
 def summary(log: EventLog) -> dict[str, Any]:
     counts = np.bincount(log.event, minlength=len(EVENTS))
     return {
@@ -373,7 +380,11 @@ def read_events(directory: str | Path) -> tuple[EventLog, dict[str, Any]]:
     table = pq.read_table(directory / "events.parquet")
 
     def ids(name: str) -> np.ndarray:
-        return np.char.lstrip(table.column(name).to_numpy().astype(str), name[0]).astype(np.int64)
+        column = table.column(name).combine_chunks()
+        if pa.types.is_dictionary(column.type):  # decode the (small) dictionary once, then take the codes
+            values = np.char.lstrip(column.dictionary.to_numpy(zero_copy_only=False).astype(str), name[0])
+            return values.astype(np.int64)[column.indices.to_numpy()]
+        return np.char.lstrip(column.to_numpy(zero_copy_only=False).astype(str), name[0]).astype(np.int64)
 
     event = table.column("event").combine_chunks()
     if pa.types.is_dictionary(event.type):  # codes through the file's own dictionary
