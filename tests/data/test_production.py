@@ -118,7 +118,8 @@ def test_config_rejects_impossible_sizes():
 
 def test_production_protocol_periods_and_users(world):
     truth, log = world
-    data, banners, negatives = production_protocol(log, truth.n_items, target_days=3, seed=0)
+    data, banner_sets, negatives = production_protocol(log, truth.n_items, target_days=3, seed=0)
+    banners = banner_sets["test"]
     cut = int(log.timestamp.max()) + 1 - 3 * 86_400
     late_clicks = log.select((log.event == CLICK) & (log.timestamp >= cut))
     test_users = np.char.lstrip(data.test.user_ids.astype(str), "u").astype(int)

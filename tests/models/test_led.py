@@ -127,3 +127,24 @@ def test_sparse_and_dense_sampled_losses_agree(loss):
     sparse = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=True)
     dense = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=False)
     assert float(sparse.detach()) == pytest.approx(float(dense.detach()), rel=1e-5)
+
+
+def test_a_custom_validation_score_drives_model_selection():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from ledrec.models.led import LED
+
+    X = sp.random(200, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    X.data[:] = 1.0
+    calls = []
+
+    def score(model):  # prefers the earliest state: the initial one must be returned
+        calls.append(1)
+        return -len(calls)
+
+    model = LED(dim=4, epochs=3, patience=0, init="random", random_state=0)
+    model.progress = False
+    model.validation_score = score
+    model.fit(X)
+    assert model.best_epoch_ == 0 and len(calls) == 4  # initial state + 3 epochs

@@ -408,7 +408,7 @@ def read_events(directory: str | Path) -> tuple[EventLog, dict[str, Any]]:
 # ============================================================================ the production protocol (§9.2)
 @dataclass
 class BannerSet:
-    """Clicked banners of the test period, for click-rank: ``rows`` index the test users."""
+    """Clicked banners of a target period, for click-rank: ``rows`` index the eval set's users."""
 
     rows: np.ndarray  # (n_banners,)
     items: np.ndarray  # (n_banners, max_banner) item indices, -1 = empty slot
@@ -417,7 +417,7 @@ class BannerSet:
 
 def production_protocol(
     log: EventLog, n_items: int, *, target_days: int = 7, valid_users: float = 0.1, seed: int = 0
-) -> tuple[PreparedData, BannerSet, sp.csr_matrix]:
+) -> tuple[PreparedData, dict[str, BannerSet], sp.csr_matrix]:
     """The seed paper's offline protocol on production data (§9.2), on a log of :func:`generate_log`.
 
     * Target period: the last ``target_days`` days of the log. Test users: those with a click in it;
@@ -428,8 +428,9 @@ def production_protocol(
       as BPR negatives); validation users are evaluated like test users, one period earlier (input before
       the last 2·``target_days`` days, targets = clicks of the ``target_days`` after).
 
-    Returns the prepared data (``fit_valid`` is ``fit_test``: no refit), the test period's clicked banners
-    of test users, and the negatives matrix of the training users (rows of ``fit_test``).
+    Returns the prepared data (``fit_valid`` is ``fit_test``: no refit), the clicked banners of the
+    validation and test users in their target periods (``{"valid": …, "test": …}``, for click-rank), and
+    the negatives matrix of the training users (rows of ``fit_test``).
     """
     end = int(log.timestamp.max()) + 1
     cut = end - target_days * DAY
@@ -481,13 +482,18 @@ def production_protocol(
         pretrain={"fit_valid": views_before[train_rows], "fit_test": views_before[train_rows]},
     )
     data.fit_test = data.fit_valid  # one training matrix: the model chosen on validation is the final one
-    return data, _test_banners(log, cut, test.user_ids, user_ids), negatives[train_rows]
+    banners = {
+        "valid": _clicked_banners(log, valid_cut, cut, valid.user_ids, n_users),
+        "test": _clicked_banners(log, cut, end, test.user_ids, n_users),
+    }
+    return data, banners, negatives[train_rows]
 
 
-def _test_banners(log: EventLog, cut: int, test_user_ids: np.ndarray, user_ids: np.ndarray) -> BannerSet:
-    row_of_user = np.full(len(user_ids), -1)
-    row_of_user[np.char.lstrip(test_user_ids.astype(str), "u").astype(np.int64)] = np.arange(len(test_user_ids))
-    after = (log.timestamp >= cut) & (log.banner >= 0) & (row_of_user[log.user] >= 0)
+def _clicked_banners(log: EventLog, start: int, end: int, eval_user_ids: np.ndarray, n_users: int) -> BannerSet:
+    """Banners shown in [start, end) to the users of an eval set that got at least one click."""
+    row_of_user = np.full(n_users, -1)
+    row_of_user[np.char.lstrip(eval_user_ids.astype(str), "u").astype(np.int64)] = np.arange(len(eval_user_ids))
+    after = (log.timestamp >= start) & (log.timestamp < end) & (log.banner >= 0) & (row_of_user[log.user] >= 0)
     shown = after & (log.event == DISPLAY)
     clicked_keys = set(
         zip(log.banner[after & (log.event == CLICK)], log.item[after & (log.event == CLICK)], strict=True)

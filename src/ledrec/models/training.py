@@ -220,6 +220,8 @@ class TorchRecommender(Recommender):
     and implement :meth:`_export` (module → the numpy arrays that ``score`` uses and ``save`` writes)."""
 
     uses_validation = True
+    # optional: model -> score to maximise, used instead of the validation set's ranking metric
+    validation_score: Callable[[Recommender], float] | None = None
     epochs: int
     batch_size: int
     lr: float
@@ -246,7 +248,14 @@ class TorchRecommender(Recommender):
             progress=self.progress,
         )
         validate = None
-        if validation is not None:
+        custom = getattr(self, "validation_score", None)
+        if custom is not None:  # a caller-defined selection score (higher is better), e.g. a click-rank
+
+            def validate() -> float:
+                self._export()
+                return float(custom(self))
+
+        elif validation is not None:
             metric = validation.selection_metric
             ks = (int(metric.split("@")[1]),)
 
