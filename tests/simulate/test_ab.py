@@ -83,3 +83,49 @@ def test_cli_generate_and_ab(tmp_path, capsys):
     assert main(args) == 0
     assert (out / "report.md").exists()
     capsys.readouterr()
+
+
+def test_population_split_is_deterministic_disjoint_and_balanced(result):
+    again = simulate(SMALL, progress=False)
+    np.testing.assert_array_equal(result.population, again.population)
+    assert set(np.unique(result.population)) == {0, 1, 2}  # one label per user: disjoint, covering everyone
+    shares = np.bincount(result.population) / len(result.population)
+    assert np.all(np.abs(shares - 1 / 3) < 0.05)
+
+
+def _planted(seed: int, uplift_b: float, uplift_c: float, n_users: int = 3000):
+    """A SimulationResult whose per-user clicks are Poisson with known population means."""
+    from ledrec.simulate.ab import SimulationResult
+
+    rng = np.random.default_rng(seed)
+    population = rng.integers(0, 3, n_users)
+    rate = np.array([1.0, 1.0 + uplift_b, 1.0 + uplift_c])[population]
+    clicks = rng.poisson(rate[:, None] / 2, (n_users, 2)).astype(float)  # two reported days
+    sales = np.minimum(clicks, rng.poisson(0.3 * rate[:, None] / 2, (n_users, 2)))
+    config = SimulationConfig(world=WORLD, test_days=3, warmup_days=1, bootstrap=400, seed=seed)
+    flags = np.zeros((0, 3), bool)
+    return SimulationResult(
+        config=config,
+        population=population,
+        clicks=clicks,
+        sales=sales,
+        value=sales * 10.0,
+        displays=clicks * 10 + 5,
+        shown_sources={p: flags for p in "ABC"},
+        shown_popularity={p: np.zeros(0) for p in "ABC"},
+        ranker_coefficients={},
+        timings={},
+        pre_period={},
+    )
+
+
+def test_confidence_intervals_cover_a_planted_uplift():
+    covered = 0
+    for seed in range(40):
+        u = analyse(_planted(seed, 0.1, 0.25))["uplift"]["clicks"]
+        lo, hi = u["C_over_A_ci95"]
+        covered += lo <= 0.25 <= hi
+    assert covered >= 34  # nominal 95%: 38 of 40 expected; P(≤ 33 | 95%) < 0.5%
+    stats = analyse(_planted(0, 0.1, 0.25, n_users=30_000))
+    assert stats["uplift"]["clicks"]["order_C_B_A_separated"]
+    assert abs(stats["uplift"]["clicks"]["C_over_A_normalised_by_B"] - 2.5) < 0.6
