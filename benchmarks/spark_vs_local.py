@@ -38,18 +38,28 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--feedback", default=None, help="event types the pre-training uses (e.g. view)")
     p.add_argument("--dim", type=int, default=128)
+    p.add_argument(
+        "--n-iter",
+        type=int,
+        default=None,
+        help="power iterations of both randomized SVDs (default: ledrec pretrain's). Two seeds of the local "
+        "path agree to a mean principal-angle cosine of .925 at 5 iterations and .998 at 20 on Taobao views "
+        "(.967 / .9997 on Gowalla): the Spark/local gap at 5 is convergence, not the engine",
+    )
     p.add_argument("--master", default="local[2]")
     p.add_argument("--no-led", action="store_true", help="compare the embeddings only")
     p.add_argument("run_args", nargs="*", help="after --: extra 'ledrec run' options")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"data": args.data, "dim": args.dim}
+    report: dict = {"data": args.data, "dim": args.dim, "n_iter": args.n_iter}
     for engine in ("local", "spark"):
         emb = out / f"embeddings-{engine}"
         if not (emb / "manifest.json").is_file():
             cmd = ["pretrain", "--data", args.data, "--protocol", "bars", "--dim", str(args.dim), "--out", str(emb)]
             cmd += ["--engine", engine, "--master", args.master]
+            if args.n_iter is not None:
+                cmd += ["--n-iter", str(args.n_iter)]
             if args.feedback:
                 cmd += ["--feedback", args.feedback]
             start = time.perf_counter()
