@@ -36,7 +36,7 @@ from ledrec.models.led import LED
 from ledrec.pretrain.embeddings import PretrainConfig, pretrain
 from ledrec.twostage.artifact import save_system
 from ledrec.twostage.candidates import CBO, GBO, LEDSource
-from ledrec.twostage.ranker import SOURCES, Catalog, Ranker, TwoStage
+from ledrec.twostage.ranker import FEATURES, SOURCES, Catalog, Ranker, TwoStage
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: s
             item = banners[row, pos]
             shown_slot = slot[row, pos]
             X_shown = X[row, shown_slot].copy()
-            X_shown[:, -1] = pos  # the logged position (the last feature)
+            X_shown[:, FEATURES.index("position")] = pos  # the logged position (0 when the banner was ranked)
             logged_X.append(X_shown)
             logged_click.append(clicked)
             logged_sale.append(sold)
