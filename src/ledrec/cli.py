@@ -762,19 +762,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = bench_sub.add_parser(
         "table3",
-        help="the paper's Table 3 on the production-like log: LED-BPR with banner negatives, init x tuning",
+        help="the paper's Table 3 on the production-like log: LED-BPR (uniform / banner negatives), init x tuning",
         description="The production protocol (§9.2: last 7 days = target period, the rest split by user "
         "90/10): Recall@20 on target clicks and click-rank over clicked banners for LED trained with BPR "
-        "whose negatives are the banners' non-clicked items (init random/svd x tuning full/project), "
-        "LED-Mult, Mult-VAE and popularity. Data: a directory of 'ledrec simulate generate', or a world "
-        "generated from the flags.",
+        "(uniform negatives, or half of them from the banners' non-clicked items) x init random/svd x tuning "
+        "full/project, LED-Mult, Mult-VAE and popularity. Data: a directory of 'ledrec simulate generate', or "
+        "a world generated from the flags.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", default=None, help="directory written by 'ledrec simulate generate' (default: generate)")
     p.add_argument("--out", default="runs/table3", help="directory for table3.json and table3.md")
     p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation)")
     p.add_argument("--dim", type=int, default=64, help="LED embedding dimension")
-    p.add_argument("--negatives", type=int, default=100, help="BPR negatives per user, from its banners")
+    p.add_argument(
+        "--negatives", type=int, default=100, help="BPR negatives per user (half from its banners in those rows)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_dataclass_flags(p, ProductionConfig)
     p.set_defaults(func=cmd_bench_table3)

@@ -495,11 +495,11 @@ def _clicked_banners(log: EventLog, start: int, end: int, eval_user_ids: np.ndar
     row_of_user[np.char.lstrip(eval_user_ids.astype(str), "u").astype(np.int64)] = np.arange(len(eval_user_ids))
     after = (log.timestamp >= start) & (log.timestamp < end) & (log.banner >= 0) & (row_of_user[log.user] >= 0)
     shown = after & (log.event == DISPLAY)
-    clicked_keys = set(
-        zip(log.banner[after & (log.event == CLICK)], log.item[after & (log.event == CLICK)], strict=True)
-    )
     banner, item, pos, user = log.banner[shown], log.item[shown], log.position[shown], log.user[shown]
-    click = np.fromiter(((b, i) in clicked_keys for b, i in zip(banner, item, strict=True)), bool, len(banner))
+    width_items = int(log.item.max()) + 1
+    key = banner.astype(np.int64) * width_items + item  # (banner, item) as one integer
+    clicks = after & (log.event == CLICK)
+    click = np.isin(key, log.banner[clicks].astype(np.int64) * width_items + log.item[clicks])
     ids, index = np.unique(banner, return_inverse=True)
     width = int(pos.max()) + 1 if len(pos) else 1
     items = np.full((len(ids), width), -1, np.int64)
