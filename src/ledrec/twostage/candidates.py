@@ -32,6 +32,7 @@ class CandidateSource(Protocol):
 def top_per_group(scores: np.ndarray, item_group: np.ndarray, n_groups: int, k: int) -> np.ndarray:
     """(n_groups, k) the k best-scored items of each group by ``scores`` (I,) — or, with ``scores`` of
     shape (R, I), the best of each (row, group): (R, n_groups, k). Empty slots are -1."""
+    single = scores.ndim == 1
     scores = np.atleast_2d(scores)
     by_group = np.lexsort((-scores, np.broadcast_to(item_group, scores.shape)), axis=-1)  # (R, I)
     bounds = np.searchsorted(item_group[by_group[0]], np.arange(n_groups + 1))
@@ -39,7 +40,7 @@ def top_per_group(scores: np.ndarray, item_group: np.ndarray, n_groups: int, k: 
     for g in range(n_groups):
         lo, hi = bounds[g], min(bounds[g + 1], bounds[g] + k)
         out[:, g, : hi - lo] = by_group[:, lo:hi]
-    return out if out.shape[0] > 1 else out[0]
+    return out[0] if single else out
 
 
 class GBO:
@@ -92,9 +93,7 @@ class CBO:
         labels = self.kmeans_.predict(u)
         members = sp.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), (n_clusters, len(labels)))
         self.cluster_counts_ = np.asarray((members @ (X > 0).astype(np.float64)).todense())  # (K, I)
-        self.top_ = top_per_group(self.cluster_counts_, self.item_merchant, self.n_merchants, self.k_max)
-        if self.top_.ndim == 2:  # a single cluster
-            self.top_ = self.top_[None]
+        self.top_ = top_per_group(self.cluster_counts_, self.item_merchant, self.n_merchants, self.k_max)  # (K, M, k)
         return self
 
     def clusters(self, histories: sp.csr_matrix) -> np.ndarray:
