@@ -143,12 +143,7 @@ class Interactions:
     def to_csr(self, n_users: int | None = None, n_items: int | None = None, binary: bool = True) -> sp.csr_matrix:
         """User × item matrix (float32). Binary (repeated events count once) unless ``binary=False``."""
         shape = (n_users or self.n_users, n_items or self.n_items)
-        data = np.ones(len(self), dtype=np.float32)
-        m = sp.csr_matrix((data, (self.user, self.item)), shape=shape, dtype=np.float32)
-        m.sum_duplicates()
-        if binary:
-            m.data[:] = 1.0
-        return m
+        return user_item_matrix(self.user, self.item, shape, binary=binary)
 
     @classmethod
     def concat(cls, parts: Sequence[Interactions]) -> Interactions:
@@ -218,6 +213,19 @@ class Interactions:
             partitions=Vocabulary(a["partition_ids"]) if "partition_ids" in a else None,
             source=manifest.get("source", ""),
         )
+
+
+def user_item_matrix(
+    users: np.ndarray, items: np.ndarray, shape: tuple[int, int], binary: bool = True
+) -> sp.csr_matrix:
+    """(n_users, n_items) float32 CSR of the (user, item) pairs; binary (repeats count once) unless
+    ``binary=False`` (then entries count the repeats)."""
+    data = np.ones(len(users), dtype=np.float32)
+    m = sp.csr_matrix((data, (users, items)), shape=shape, dtype=np.float32)
+    m.sum_duplicates()
+    if binary:
+        m.data[:] = 1.0
+    return m
 
 
 def _index_or_add(values: list[str], v: str) -> int:

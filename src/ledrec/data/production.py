@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from ledrec.data.interactions import DataError, Vocabulary
+from ledrec.data.interactions import DataError, Vocabulary, user_item_matrix
 from ledrec.data.splits import PreparedData, eval_set
 from ledrec.data.synthetic import DAY, sample_by_group
 from ledrec.io import atomic_path, write_json
@@ -442,11 +442,7 @@ def production_protocol(
     is_input = (log.event == VIEW) | (log.event == CLICK)
 
     def matrix(mask: np.ndarray) -> sp.csr_matrix:
-        m = sp.csr_matrix(
-            (np.ones(int(mask.sum()), np.float32), (log.user[mask], log.item[mask])), shape=(n_users, n_items)
-        )
-        m.data[:] = 1.0
-        return m
+        return user_item_matrix(log.user[mask], log.item[mask], (n_users, n_items))
 
     before = log.timestamp < cut
     inputs, clicks_before = matrix(is_input & before), matrix((log.event == CLICK) & before)

@@ -248,7 +248,7 @@ class TorchRecommender(Recommender):
             progress=self.progress,
         )
         validate = None
-        custom = getattr(self, "validation_score", None)
+        custom = self.validation_score
         if custom is not None:  # a caller-defined selection score (higher is better), e.g. a click-rank
 
             def validate() -> float:

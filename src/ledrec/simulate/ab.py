@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from ledrec.data.interactions import user_item_matrix
 from ledrec.data.production import (
     CLICK,
     VIEW,
@@ -79,13 +79,6 @@ class SimulationResult:
     pre_period: dict[str, Any]
 
 
-def histories_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
-    """Binary (n_users, n_items) matrix of who interacted with what."""
-    m = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=(n_users, n_items))
-    m.data[:] = 1.0
-    return m
-
-
 def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: str | None = None) -> SimulationResult:
     """Run the A/B test of the module docstring. ``save_system_dir``: also write the final two-stage
     system (population C's sources and the last ranker) for ``ledrec serve``'s Banner call."""
@@ -101,9 +94,9 @@ def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: s
     # ---- models of the pre-period: inputs = views and clicks (the paper's timelines), SVD on views
     keep = (pre.event == VIEW) | (pre.event == CLICK)
     hist_user, hist_item = pre.user[keep], pre.item[keep]
-    H = histories_matrix(hist_user, hist_item, n_users, n_items)
+    H = user_item_matrix(hist_user, hist_item, (n_users, n_items))
     views = pre.select(pre.event == VIEW)
-    V = histories_matrix(views.user, views.item, n_users, n_items)
+    V = user_item_matrix(views.user, views.item, (n_users, n_items))
     emb = pretrain(V, PretrainConfig(dim=c.led_dim, seed=c.seed))
     led = LED(dim=c.led_dim, loss="mult", init="svd", epochs=c.led_epochs, patience=0, random_state=c.seed)
     led.progress = progress
@@ -132,7 +125,7 @@ def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: s
         v_item = truth.browse(v_user, day_rng)
         hist_user = np.concatenate([hist_user, v_user])
         hist_item = np.concatenate([hist_item, v_item])
-        H = histories_matrix(hist_user, hist_item, n_users, n_items)
+        H = user_item_matrix(hist_user, hist_item, (n_users, n_items))
         popularity = gbo.item_counts_
 
         # ---- banner requests after some views: the viewed merchant, the browsed category
@@ -171,7 +164,7 @@ def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: s
             hist_item = np.concatenate([hist_item, it])
 
         # ---- nightly: sources and ranker refreshed on everything logged so far
-        H = histories_matrix(hist_user, hist_item, n_users, n_items)
+        H = user_item_matrix(hist_user, hist_item, (n_users, n_items))
         gbo.fit(H)
         cbo.fit(H)
         X_all = np.concatenate(logged_X)[-c.ranker_max_rows :]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
+from ledrec.data.interactions import user_item_matrix
 from ledrec.io import load_artifact, save_artifact
 from ledrec.models.led import LED
 from ledrec.twostage.candidates import CBO, GBO, Centroids, LEDSource
@@ -42,9 +42,7 @@ class SavedSystem:
             raise ValueError(f"unknown merchant {merchant!r}")
         known = [self._item_index[i] for i in item_ids if i in self._item_index]
         n_items = len(self.item_ids)
-        history = sp.csr_matrix((np.ones(len(known)), (np.zeros(len(known), int), known)), shape=(1, n_items))
-        history.sum_duplicates()
-        history.data[:] = 1.0
+        history = user_item_matrix(np.zeros(len(known), int), np.array(known, int), (1, n_items))
         cat = self.system.catalog.category
         browsing = np.array([cat[known[-1]] if known else -1])
         merchants = np.array([self._merchant_index[merchant]])
