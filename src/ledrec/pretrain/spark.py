@@ -134,20 +134,26 @@ def _collect(vectors: Any, n: int, k: int) -> np.ndarray:
     return out
 
 
-def _orthonormalize(vectors: Any, k: int) -> Any:
+def _orthonormalize(vectors: Any, k: int) -> tuple[Any, list[Any]]:
     """Q with orthonormal columns spanning the same space as the indexed rows: R from Spark's tall-skinny QR,
-    Q = Y·R⁻¹, done twice (the second pass restores the orthogonality the first loses to rounding)."""
+    Q = Y·R⁻¹, done twice (the second pass restores the orthogonality the first loses to rounding).
+    Returns Q (lazy) and the RDDs cached on the way, for the caller to unpersist once Q is materialised."""
     from pyspark.mllib.linalg import DenseVector
     from pyspark.mllib.linalg.distributed import RowMatrix
 
+    # Each pass reads its input twice (the QR job, then the product): cached, A·M is computed once per
+    # half-step instead of three times through the lineage (Gowalla, 20 power iterations: see README).
+    cached = []
     for _ in range(2):
+        vectors = vectors.cache()
+        cached.append(vectors)
         matrix = RowMatrix(vectors.map(lambda kv: DenseVector(kv[1].astype(np.float64))))
         R = matrix.tallSkinnyQR(computeQ=False).R.toArray()  # (k, k) upper triangular
         diag = np.abs(np.diag(R))
         R = R + np.diag(np.where(diag < 1e-10 * max(diag.max(), 1e-30), 1e-10, 0.0))  # rank-deficient guard
         R_inv = np.linalg.inv(R).astype(np.float32)
         vectors = vectors.mapValues(lambda v, R_inv=R_inv: (v @ R_inv).astype(np.float32))
-    return vectors
+    return vectors, cached
 
 
 def randomized_svd_rdd(
@@ -167,28 +173,32 @@ def randomized_svd_rdd(
         .cache()
     )
     omega = np.random.default_rng(seed).standard_normal((n, k), dtype=np.float32)
-    broadcasts = [sc.broadcast(omega)]
-    Y = _times(rows, broadcasts[-1])  # A·Ω
+    current = sc.broadcast(omega)
+
+    def next_broadcast(matrix: Any, previous: Any) -> Any:
+        """Orthonormalise the lazy product (distributed QR), collect Q on the driver and broadcast it; the
+        broadcast the product read is then released (41 of them at 20 iterations would pin ~1 GB on Gowalla)."""
+        Q_rdd, cached = _orthonormalize(matrix, k)
+        Q = _collect(Q_rdd, n, k)
+        for rdd in cached:
+            rdd.unpersist()
+        previous.unpersist()
+        return sc.broadcast(Q)
+
     for _ in range(n_iter):  # power iterations, orthonormalised at each half-step
-        Q = _collect(_orthonormalize(Y, k), n, k)
-        broadcasts.append(sc.broadcast(Q))
-        Z = _collect(_orthonormalize(_times(transposed, broadcasts[-1]), k), n, k)  # Aᵀ·Q
-        broadcasts.append(sc.broadcast(Z))
-        Y = _times(rows, broadcasts[-1])  # A·(Aᵀ·Q)
-    Q_rdd = _orthonormalize(Y, k).cache()
-    Q = _collect(Q_rdd, n, k)
-    broadcasts.append(sc.broadcast(Q))
-    W = _times(transposed, broadcasts[-1])  # Aᵀ·Q = Bᵀ (n, k), B = Qᵀ·A
+        current = next_broadcast(_times(rows, current), current)  # A·Ω, then A·(Aᵀ·Q)
+        current = next_broadcast(_times(transposed, current), current)  # Aᵀ·Q
+    current = next_broadcast(_times(rows, current), current)
+    Q = current.value
+    W = _times(transposed, current)  # Aᵀ·Q = Bᵀ (n, k), B = Qᵀ·A
     gram = RowMatrix(W.map(lambda kv: DenseVector(kv[1].astype(np.float64)))).computeGramianMatrix().toArray()
     eigvals, eigvecs = np.linalg.eigh(gram)  # B·Bᵀ = Ũ σ² Ũᵀ
     top = np.argsort(-eigvals)[:dim]
     singular = np.sqrt(np.maximum(eigvals[top], 0.0))
     U = (Q.astype(np.float64) @ eigvecs[:, top]).astype(np.float32)  # (n, dim) = Q·Ũ
-    for b in broadcasts:
-        b.unpersist()
+    current.unpersist()
     rows.unpersist()
     transposed.unpersist()
-    Q_rdd.unpersist()
     return U, singular.astype(np.float32)
 
 
