@@ -67,13 +67,17 @@ def decoder_loss(
     sparse: bool = False,
     masked: sp.csr_matrix | None = None,
     negative_pool: sp.csr_matrix | None = None,
+    share: str = "user",
 ) -> torch.Tensor:
     """One of the four losses for a batch: ``query`` (B, k), item table ``vectors`` (I, k), ``bias`` (I, 1),
     positives = the entries of ``targets`` (B × I). The sampled losses draw ``negatives`` items per user,
     uniformly, shared by its positives (§5.2). ``sparse``: look the sampled rows up with sparse gradients
     instead of scoring the whole catalogue. ``masked`` (B × I): entries removed from the full softmax.
     ``negative_pool`` (B × I): each user's negatives are drawn from its row instead (e.g. the items a banner
-    showed it and it did not click, §9.2), uniformly over the catalogue for rows without any."""
+    showed it and it did not click, §9.2), uniformly over the catalogue for rows without any.
+    ``share``: "user" (§5.2: each user its own N negatives, B·N lookups) or "batch" (one draw of N negatives
+    for the whole batch, Jean et al. 2015: the (B, N) scores are one (B, k)·(k, N) product, so a step costs
+    B·N·k instead of B·I·k — with N ≪ I the sampled losses then train much faster than the full softmax)."""
     dev = query.device
     n_items = vectors.shape[0]
     coo = targets.tocoo()
@@ -88,6 +92,17 @@ def decoder_loss(
             )
             logits = logits.index_put(where, torch.tensor(-torch.inf, device=dev))
         return mult_loss(logits, pos_rows, pos_items)
+    if share == "batch":
+        if negative_pool is not None:
+            raise ValueError("per-user negative pools need share='user'")
+        sampled = torch.from_numpy(rng.integers(0, n_items, negatives)).to(dev)  # (N,), for every user
+        neg_scores = query @ F.embedding(sampled, vectors, sparse=sparse).T  # (B, N)
+        neg_scores = neg_scores + F.embedding(sampled, bias, sparse=sparse)[:, 0]
+        pos_scores = (F.embedding(pos_items, vectors, sparse=sparse) * query[pos_rows]).sum(1)  # (P,)
+        pos_scores = pos_scores + F.embedding(pos_items, bias, sparse=sparse)[:, 0]
+        return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items)
+    if share != "user":
+        raise ValueError(f"share must be 'user' or 'batch', not {share!r}")
     sampled = torch.from_numpy(sample_negatives(negative_pool, n_items, query.shape[0], negatives, rng)).to(dev)
     if sparse:
         neg_vectors = F.embedding(sampled, vectors, sparse=True)  # (B, N, k)
@@ -98,6 +113,12 @@ def decoder_loss(
         logits = query @ vectors.T + bias[:, 0]  # (B, I)
         neg_scores = logits.gather(1, sampled)  # (B, N)
         pos_scores = logits[pos_rows, pos_items]  # (P,)
+    return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items)
+
+
+def _sampled_loss(
+    loss: str, pos_scores: torch.Tensor, pos_rows: torch.Tensor, neg_scores: torch.Tensor, n_items: int
+) -> torch.Tensor:
     if loss == "mult-css":
         return mult_css_loss(pos_scores, pos_rows, neg_scores, n_items)
     if loss == "bpr":

@@ -107,6 +107,14 @@ class LED(TorchRecommender):
         ),
         Option("negatives", int, 1000, "negatives per user for the sampled losses (shared by its positives)"),
         Option(
+            "share_negatives",
+            str,
+            "user",
+            "user: each user draws its own negatives (§5.2); batch: one draw serves the whole batch, so a "
+            "sampled-loss step costs B·N·d instead of B·I·d (fast on large catalogues)",
+            choices=("user", "batch"),
+        ),
+        Option(
             "dropout", float, 0.5, "input dropout: probability of removing each input item (denoising)", searchable=True
         ),
         Option(
@@ -180,7 +188,8 @@ class LED(TorchRecommender):
         # Sparse gradients pay off only when a step touches few rows: a sampled loss, trained vectors, and a
         # catalogue larger than the B·N negative lookups of a step (below that, scoring every item densely
         # and picking the sampled scores out is cheaper, with the same loss values).
-        sparse = self.loss != "mult" and self.tuning == "full" and n_items > self.batch_size * self.negatives
+        lookups = self.negatives * (self.batch_size if self.share_negatives == "user" else 1)
+        sparse = self.loss != "mult" and self.tuning == "full" and n_items > lookups
         self.sparse_gradients_ = sparse
         fraction = self.target_fraction if self.target_fraction >= 0 else (0.2 if self.loss == "bpr" else 0.0)
 
@@ -236,6 +245,7 @@ class LED(TorchRecommender):
             sparse=sparse,
             masked=masked,
             negative_pool=pool,
+            share=self.share_negatives,
         )
 
     def _export(self) -> None:
