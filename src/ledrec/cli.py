@@ -175,6 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         progress=not args.quiet,
         select_max_items=args.select_max_items,
+        select=not args.no_select,
     )
     result = run(config)
     text = json.dumps(result, indent=None if args.compact else 2)
@@ -542,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="search hyper-parameters on the N most popular items only, then refit the winner on all items "
         "(for models whose fit grows fast with the catalog, like EASE at O(I^3))",
+    )
+    p.add_argument(
+        "--no-select",
+        action="store_true",
+        help="no validation run: train once on all training data with the given options (iterative models: "
+        "exactly --epochs, no early stopping) and test; for a known configuration, as in daily retraining",
     )
     options = _model_options()
     g = p.add_argument_group("model options (comma-separated lists are searched on validation)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ledrec.data.splits import EvalSet
 from ledrec.train.run import RunConfig, candidate_params, grid_edges, parse_synthetic_spec, popular_subproblem, run
@@ -67,6 +68,16 @@ def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path)
     assert result["params"]["patience"] == 0  # the refit runs the chosen epochs, no early stopping
     assert 1 <= result["params"]["epochs"] <= 4
     assert result["training"]["best_epoch"] == result["params"]["epochs"]
+
+
+def test_without_selection_led_trains_exactly_the_given_epochs_once():
+    params = {"dim": [8], "epochs": [3], "init": ["random"], "patience": [1]}
+    result = run(RunConfig(data=SMALL, protocol="strong", model="led", params=params, progress=False, select=False))
+    assert result["selection"]["candidates"] == [] and result["timings"]["select_s"] < 0.01
+    assert len(result["training"]["history"]) == 3  # every epoch, no validation to stop early on
+    assert result["metrics"]["recall@20"] > 0
+    with pytest.raises(ValueError, match="nothing to choose"):
+        run(RunConfig(data=SMALL, protocol="strong", model="ease", params={"lam": [1.0, 10.0]}, select=False))
 
 
 def test_multi_feedback_run_passes_targets_and_pretraining(tmp_path):

@@ -43,6 +43,7 @@ class RunConfig:
     out: str | None = None
     progress: bool = True
     select_max_items: int | None = None  # choose hyper-parameters on the most popular items only
+    select: bool = True  # False: no validation run; one fit on the test-time training data, as configured
 
 
 def load_prepared(
@@ -105,6 +106,8 @@ def run(config: RunConfig) -> dict[str, Any]:
     model_cls = get_model(config.model)
     candidates = candidate_params(config.params)
     metric = data.selection_metric
+    if not config.select and len(candidates) > 1:
+        raise ValueError(f"without selection there is nothing to choose between {len(candidates)} candidate settings")
 
     # ---- selection on validation (only when there is something to choose)
     fit_valid, valid, subproblem, subproblem_items = data.fit_valid, data.valid, None, slice(None)
@@ -116,7 +119,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     validation: list[dict[str, Any]] = []
     best: Recommender | None = None
     select_start = time.perf_counter()
-    if len(candidates) > 1 or model_cls.uses_validation:
+    if config.select and (len(candidates) > 1 or model_cls.uses_validation):
         best_value = -np.inf
         for params in candidates:
             t0 = time.perf_counter()
