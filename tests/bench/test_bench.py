@@ -45,3 +45,23 @@ def test_figure2_writes_table_json_and_plot(tmp_path):
     assert {(r["init"], r["tuning"]) for r in rows} == {(i, t) for i in ("random", "svd") for t in ("full", "project")}
     for name in ("figure2.json", "figure2.md", "figure2.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_path):
+    """One short repeat of Table 4 on a 2,000-item catalogue: the stages, both load loops against
+    'ledrec serve', and the same loads against the fixed-answer server; no request fails."""
+    from ledrec.bench.serve import ServeBenchConfig, markdown, run_bench, synthetic_export
+
+    export = tmp_path / "export"
+    _, histories = synthetic_export(export, n_items=2000, dim=8, seed=0)
+    config = ServeBenchConfig(
+        serving_dir=str(export), histories=histories[:200], workers=1, clients=2, rate=100.0, seconds=0.5
+    )
+    result = run_bench(config, repeats=1, progress=False)
+    m = result["median"]
+    assert m["recall"] == 1.0  # 2,000 items: the exact index serves them
+    assert m["open_loop_errors"] == 0 and m["closed_loop_errors"] == 0
+    floor = result["runs"][0]["floor"]
+    assert floor["open"]["errors"] == 0 and floor["open"]["sent"] == 50
+    assert 0 < m["floor_p50_us"] < 1e6 and m["floor_max_qps"] > 0
+    assert "The gRPC floor" in markdown(result, "t")

@@ -55,3 +55,22 @@ def test_batch_shared_negatives_refuse_a_per_user_pool():
             "bpr", torch.zeros(1, 2), torch.zeros(5, 2), torch.zeros(5, 1), pool,
             negatives=2, rng=np.random.default_rng(0), negative_pool=pool, share="batch",
         )  # fmt: skip
+
+
+def test_popularity_sampled_css_is_importance_weighted_to_the_exact_partition_function():
+    """Negatives drawn ∝ q: weighing each by 1/q recovers Σ_i exp(s_i); without the weights the skewed draw
+    would overestimate Z (the favoured items have the highest scores here)."""
+    from ledrec.models.batches import draw_items
+
+    n_items = 200
+    scores = torch.linspace(-2.0, 3.0, n_items)  # item i's score, the same for the one user
+    q = np.exp(np.linspace(-2.0, 3.0, n_items)) ** 0.8
+    q /= q.sum()
+    drawn = draw_items(n_items, 200_000, np.random.default_rng(0), q)
+    assert np.bincount(drawn, minlength=n_items)[-1] > np.bincount(drawn, minlength=n_items)[0] * 20
+    pos, rows = scores[[5]], torch.tensor([0])
+    neg = scores[torch.from_numpy(drawn)][None]  # (1, N)
+    weighted = mult_css_loss(pos, rows, neg, n_items, torch.from_numpy(np.log(q[drawn])).float())
+    exact = -(pos - torch.logaddexp(pos, torch.logsumexp(scores, 0)))
+    assert float(weighted) == pytest.approx(float(exact), rel=2e-3)
+    assert float(mult_css_loss(pos, rows, neg, n_items)) > float(exact) + 0.5  # uncorrected: far off

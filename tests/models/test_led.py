@@ -91,7 +91,7 @@ def test_split_is_per_row_and_disjoint():
         {"loss": "mult", "init": "random"},
         {"loss": "mult", "init": "svd", "tuning": "project"},
         {"loss": "mult-css", "init": "svd", "negatives": 50},
-        {"loss": "mult-css", "init": "svd", "negatives": 30, "share_negatives": "batch"},
+        {"loss": "mult-css", "init": "svd", "negatives": 30, "share_negatives": "batch", "negative_power": 0.75},
         {"loss": "bpr", "init": "random", "negatives": 50},
         {"loss": "ns", "init": "svd", "negatives": 20},
     ],

@@ -89,6 +89,7 @@ def test_css_approaches_the_full_mult_loss_as_negatives_grow():
     [
         (MultVAE, {"loss": "mult", "anneal_steps": 100}),
         (MultVAE, {"loss": "mult-css", "negatives": 30}),
+        (MultVAE, {"loss": "mult-css", "negatives": 40, "share_negatives": "batch"}),
         (MultDAE, {"loss": "mult"}),
     ],
 )

@@ -9,6 +9,8 @@ One run of the benchmark:
    Closed loop (C clients, each sending its next request when the last one returns) gives the max QPS;
    open loop (requests sent on a fixed schedule at R per second, whether or not earlier ones returned, so
    a slow server cannot slow the clock down — no coordinated omission) gives the latency p50/p99 at R.
+   The same two loads then hit a server of the same gRPC stack whose handler returns a fixed answer: the
+   floor the transport alone sets on this machine, under any model.
 3. **Side by side**: the same histories answered by Mult-VAE with exact full scoring over the same number
    of items (an untrained network of the paper's shape: the cost does not depend on the weights), against
    LED's embedding + KNN, in this process; the ratio of medians.
@@ -246,20 +248,7 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
         grpc.channel_ready_future(channel).result(timeout=900)  # a first start builds the graph
         channel.close()
         time.sleep(2.0 if config.workers > 1 else 0.2)  # every worker up (each loads the cached graph)
-        common = {
-            "port": port,
-            "partition": config.partition,
-            "k": config.k,
-            "exclude_seen": config.exclude_seen,
-            "histories": config.histories,
-            "seconds": config.seconds,
-            "connections": max(2, 2 * config.workers),
-        }
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(1) as pool:
-            closed = pool.apply(_load_phase, ({**common, "mode": "closed", "clients": config.clients, "rate": 0},))
-            opened = pool.apply(_load_phase, ({**common, "mode": "open", "clients": 4, "rate": config.rate},))
-        return {"closed": closed, "open": opened}
+        return _drive(config, port)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -268,12 +257,80 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
             os.killpg(server.pid, signal.SIGKILL)
 
 
+def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
+    """The same load against the same gRPC stack (asyncio server, as many processes on one port) whose handler
+    returns a fixed k-item answer: what the transport alone costs on this machine, the floor under any model."""
+    import grpc
+
+    port = _free_port()
+    ctx = mp.get_context("spawn")
+    procs = [
+        ctx.Process(target=_fixed_answer_server, args=(port, config.k, config.workers > 1), daemon=True)
+        for _ in range(config.workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=60)
+        channel.close()
+        time.sleep(2.0 if config.workers > 1 else 0.2)
+        return _drive(config, port)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.join(10)
+
+
+def _fixed_answer_server(port: int, k: int, reuse_port: bool) -> None:
+    import asyncio
+
+    import grpc
+
+    from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+
+    answer = ledrec_pb2.RecommendResponse(
+        items=[ledrec_pb2.ScoredItem(item_id=str(100_000 + i), score=1.0) for i in range(k)], model_version="floor"
+    )
+
+    class FixedAnswer(ledrec_pb2_grpc.RecommenderServicer):
+        async def Recommend(self, request, context):  # gRPC calls it with these two
+            return answer
+
+    async def main() -> None:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
+        ledrec_pb2_grpc.add_RecommenderServicer_to_server(FixedAnswer(), server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def _drive(config: ServeBenchConfig, port: int) -> dict[str, Any]:
+    """Closed loop (max QPS), then open loop at ``config.rate``, from one load-generator process."""
+    common = {
+        "port": port,
+        "partition": config.partition,
+        "k": config.k,
+        "exclude_seen": config.exclude_seen,
+        "histories": config.histories,
+        "seconds": config.seconds,
+        "connections": max(2, 2 * config.workers),
+    }
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        closed = pool.apply(_load_phase, ({**common, "mode": "closed", "clients": config.clients, "rate": 0},))
+        opened = pool.apply(_load_phase, ({**common, "mode": "open", "clients": 4, "rate": config.rate},))
+    return {"closed": closed, "open": opened}
+
+
 def run_bench(config: ServeBenchConfig, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
     runs = []
     for r in range(repeats):
         stages = stage_latencies(config)
         e2e = end_to_end(config)
-        run = {"stages": stages, "e2e": e2e}
+        run = {"stages": stages, "e2e": e2e, "floor": grpc_floor(config)}
         runs.append(run)
         if progress:
             print(json.dumps({"repeat": r + 1, **_row(run)}), flush=True)
@@ -291,9 +348,12 @@ def run_bench(config: ServeBenchConfig, repeats: int = 3, progress: bool = True)
 
 
 def _row(run: dict[str, Any]) -> dict[str, float]:
-    s, e = run["stages"], run["e2e"]
+    s, e, f = run["stages"], run["e2e"], run["floor"]
     k = next(key for key in s if key.startswith("recall@"))
     return {
+        "floor_max_qps": f["closed"]["qps"],
+        "floor_p50_us": f["open"]["latency"]["p50_us"],
+        "floor_p99_us": f["open"]["latency"]["p99_us"],
         "max_qps": e["closed"]["qps"],
         "total_p50_us": e["open"]["latency"]["p50_us"],
         "total_p99_us": e["open"]["latency"]["p99_us"],
@@ -325,5 +385,9 @@ def markdown(result: dict[str, Any], title: str) -> str:
         f"Side by side (in process, same histories): Mult-VAE exact full scoring over {side['items']} items p50 "
         f"{side['vae_exact']['p50_us'] / 1000:.1f} ms against LED embedding + KNN p50 {m['in_process_p50_us']:.0f} µs: "
         f"{side['ratio_vae_over_led_p50']:.0f}× slower.",
+        "",
+        f"The gRPC floor (the same server stack and load, a handler that returns a fixed {c['k']}-item answer): "
+        f"max QPS {m['floor_max_qps']:.0f}, p50 {m['floor_p50_us']:.0f} µs, p99 {m['floor_p99_us']:.0f} µs at "
+        f"{c['rate']:.0f} QPS.",
     ]
     return "\n".join(lines) + "\n"

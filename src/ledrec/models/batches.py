@@ -13,7 +13,23 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from ledrec.models.base import Option
 from ledrec.models.losses import bpr_loss, mult_css_loss, mult_loss, ns_loss
+
+SHARE_NEGATIVES = Option(
+    "share_negatives",
+    str,
+    "user",
+    "user: each user draws its own negatives (§5.2); batch: one draw serves the whole batch, so a "
+    "sampled-loss step costs B·N·d instead of B·I·d (fast on large catalogues)",
+    choices=("user", "batch"),
+)
+
+
+def sparse_pays_off(n_items: int, batch_size: int, negatives: int, share: str) -> bool:
+    """Sparse gradients pay off for a sampled loss only on a catalogue larger than a step's negative lookups
+    (below that, scoring every item densely and picking the sampled scores out is cheaper, same values)."""
+    return n_items > negatives * (batch_size if share == "user" else 1)
 
 
 def device(name: str) -> torch.device:
@@ -68,6 +84,7 @@ def decoder_loss(
     masked: sp.csr_matrix | None = None,
     negative_pool: sp.csr_matrix | None = None,
     share: str = "user",
+    sampling: np.ndarray | None = None,
 ) -> torch.Tensor:
     """One of the four losses for a batch: ``query`` (B, k), item table ``vectors`` (I, k), ``bias`` (I, 1),
     positives = the entries of ``targets`` (B × I). The sampled losses draw ``negatives`` items per user,
@@ -77,7 +94,9 @@ def decoder_loss(
     showed it and it did not click, §9.2), uniformly over the catalogue for rows without any.
     ``share``: "user" (§5.2: each user its own N negatives, B·N lookups) or "batch" (one draw of N negatives
     for the whole batch, Jean et al. 2015: the (B, N) scores are one (B, k)·(k, N) product, so a step costs
-    B·N·k instead of B·I·k — with N ≪ I the sampled losses then train much faster than the full softmax)."""
+    B·N·k instead of B·I·k — with N ≪ I the sampled losses then train much faster than the full softmax).
+    ``sampling`` (I,): the distribution negatives are drawn from instead of the uniform one; Mult-CSS then
+    weighs each negative by 1/q (importance sampling), so its partition estimate stays unbiased."""
     dev = query.device
     n_items = vectors.shape[0]
     coo = targets.tocoo()
@@ -92,18 +111,22 @@ def decoder_loss(
             )
             logits = logits.index_put(where, torch.tensor(-torch.inf, device=dev))
         return mult_loss(logits, pos_rows, pos_items)
+    if negative_pool is not None and sampling is not None:
+        raise ValueError("negatives come from a per-user pool or from a sampling distribution, not both")
     if share == "batch":
         if negative_pool is not None:
             raise ValueError("per-user negative pools need share='user'")
-        sampled = torch.from_numpy(rng.integers(0, n_items, negatives)).to(dev)  # (N,), for every user
+        drawn = draw_items(n_items, negatives, rng, sampling)  # (N,), for every user
+        sampled = torch.from_numpy(drawn).to(dev)
         neg_scores = query @ F.embedding(sampled, vectors, sparse=sparse).T  # (B, N)
         neg_scores = neg_scores + F.embedding(sampled, bias, sparse=sparse)[:, 0]
         pos_scores = (F.embedding(pos_items, vectors, sparse=sparse) * query[pos_rows]).sum(1)  # (P,)
         pos_scores = pos_scores + F.embedding(pos_items, bias, sparse=sparse)[:, 0]
-        return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items)
+        return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items, _log_q(sampling, drawn, dev))
     if share != "user":
         raise ValueError(f"share must be 'user' or 'batch', not {share!r}")
-    sampled = torch.from_numpy(sample_negatives(negative_pool, n_items, query.shape[0], negatives, rng)).to(dev)
+    drawn = sample_negatives(negative_pool, n_items, query.shape[0], negatives, rng, sampling)
+    sampled = torch.from_numpy(drawn).to(dev)
     if sparse:
         neg_vectors = F.embedding(sampled, vectors, sparse=True)  # (B, N, k)
         neg_scores = torch.einsum("bnk,bk->bn", neg_vectors, query) + F.embedding(sampled, bias, sparse=True)[..., 0]
@@ -113,14 +136,24 @@ def decoder_loss(
         logits = query @ vectors.T + bias[:, 0]  # (B, I)
         neg_scores = logits.gather(1, sampled)  # (B, N)
         pos_scores = logits[pos_rows, pos_items]  # (P,)
-    return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items)
+    return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items, _log_q(sampling, drawn, dev))
+
+
+def _log_q(sampling: np.ndarray | None, drawn: np.ndarray, dev: torch.device) -> torch.Tensor | None:
+    """log q of the drawn items (None: uniform), for the importance weights of Mult-CSS."""
+    return None if sampling is None else torch.from_numpy(np.log(sampling[drawn]).astype(np.float32)).to(dev)
 
 
 def _sampled_loss(
-    loss: str, pos_scores: torch.Tensor, pos_rows: torch.Tensor, neg_scores: torch.Tensor, n_items: int
+    loss: str,
+    pos_scores: torch.Tensor,
+    pos_rows: torch.Tensor,
+    neg_scores: torch.Tensor,
+    n_items: int,
+    log_q: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if loss == "mult-css":
-        return mult_css_loss(pos_scores, pos_rows, neg_scores, n_items)
+        return mult_css_loss(pos_scores, pos_rows, neg_scores, n_items, log_q)
     if loss == "bpr":
         return bpr_loss(pos_scores, pos_rows, neg_scores)
     if loss == "ns":
@@ -128,17 +161,32 @@ def _sampled_loss(
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def sample_negatives(
-    pool: sp.csr_matrix | None, n_items: int, n_rows: int, n: int, rng: np.random.Generator
+def draw_items(
+    n_items: int, shape: int | tuple[int, ...], rng: np.random.Generator, q: np.ndarray | None
 ) -> np.ndarray:
-    """(n_rows, n) negative items, uniform over the catalogue; for rows of ``pool`` with entries, the first
-    half of the row's negatives are drawn (with replacement) from that row's items instead.
+    """Items drawn with replacement, uniformly (``q`` None) or with probabilities ``q`` (I,)."""
+    if q is None:
+        return rng.integers(0, n_items, shape)
+    return np.minimum(np.searchsorted(np.cumsum(q), rng.random(shape) * q.sum(), side="right"), n_items - 1)
+
+
+def sample_negatives(
+    pool: sp.csr_matrix | None,
+    n_items: int,
+    n_rows: int,
+    n: int,
+    rng: np.random.Generator,
+    sampling: np.ndarray | None = None,
+) -> np.ndarray:
+    """(n_rows, n) negative items, uniform over the catalogue (or drawn from ``sampling``); for rows of
+    ``pool`` with entries, the first half of the row's negatives are drawn (with replacement) from that
+    row's items instead.
 
     Why half: banner negatives alone (displayed, not clicked) only teach the order *within* banners; on the
     production-like log, LED-BPR trained on them alone never beat its initial state on validation
     NDCG@20 over the whole catalogue (``ledrec bench table3``, best epoch 0), while uniform negatives
     teach the global order."""
-    sampled = rng.integers(0, n_items, (n_rows, n))
+    sampled = draw_items(n_items, (n_rows, n), rng, sampling)
     if pool is None or pool.nnz == 0:
         return sampled
     lengths = np.diff(pool.indptr)

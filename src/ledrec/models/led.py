@@ -27,7 +27,7 @@ from torch import nn
 
 from ledrec.data.splits import EvalSet
 from ledrec.models.base import Option
-from ledrec.models.batches import bags, decoder_loss, device, drop, split
+from ledrec.models.batches import SHARE_NEGATIVES, bags, decoder_loss, device, drop, sparse_pays_off, split
 from ledrec.models.losses import LOSSES
 from ledrec.models.training import TorchRecommender, training_options
 from ledrec.pretrain import ItemEmbeddings, PretrainConfig, pretrain
@@ -106,13 +106,14 @@ class LED(TorchRecommender):
             "reduce", str, "mean", "user vector = 1/T (mean) or 1/√T (sqrt) times the sum", choices=("mean", "sqrt")
         ),
         Option("negatives", int, 1000, "negatives per user for the sampled losses (shared by its positives)"),
+        SHARE_NEGATIVES,
         Option(
-            "share_negatives",
-            str,
-            "user",
-            "user: each user draws its own negatives (§5.2); batch: one draw serves the whole batch, so a "
-            "sampled-loss step costs B·N·d instead of B·I·d (fast on large catalogues)",
-            choices=("user", "batch"),
+            "negative_power",
+            float,
+            0.0,
+            "negatives drawn ∝ (training count + 1)^power: 0 uniform (the paper's); > 0 favours popular items, "
+            "and Mult-CSS weighs each by 1/q (importance sampling) so its partition estimate stays unbiased",
+            searchable=True,
         ),
         Option(
             "dropout", float, 0.5, "input dropout: probability of removing each input item (denoising)", searchable=True
@@ -185,18 +186,23 @@ class LED(TorchRecommender):
             vectors = (torch.randn(n_items, self.dim, generator=gen) * (self.init_scale / math.sqrt(self.dim))).numpy()
         self.device_ = device(self.device)
         self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop).to(self.device_)
-        # Sparse gradients pay off only when a step touches few rows: a sampled loss, trained vectors, and a
-        # catalogue larger than the B·N negative lookups of a step (below that, scoring every item densely
-        # and picking the sampled scores out is cheaper, with the same loss values).
-        lookups = self.negatives * (self.batch_size if self.share_negatives == "user" else 1)
-        sparse = self.loss != "mult" and self.tuning == "full" and n_items > lookups
+        # sparse gradients: a sampled loss, trained vectors, and a step that touches few of the catalogue's rows
+        sparse = (
+            self.loss != "mult"
+            and self.tuning == "full"
+            and sparse_pays_off(n_items, self.batch_size, self.negatives, self.share_negatives)
+        )
         self.sparse_gradients_ = sparse
         fraction = self.target_fraction if self.target_fraction >= 0 else (0.2 if self.loss == "bpr" else 0.0)
 
         pool = None if negatives_matrix is None else sp.csr_matrix(negatives_matrix, dtype=np.float32)
+        sampling = None
+        if self.negative_power > 0:
+            weights = popularity.astype(np.float64) ** self.negative_power
+            sampling = weights / weights.sum()  # (I,) q
 
         def step(rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-            return self._loss(X, Y, rows, rng, fraction, sparse, None if pool is None else pool[rows])
+            return self._loss(X, Y, rows, rng, fraction, sparse, None if pool is None else pool[rows], sampling)
 
         sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
         self._train(self.net_, n_users, step, validation, sparse_params)
@@ -218,7 +224,7 @@ class LED(TorchRecommender):
         )
         return pretrain(matrix, config)
 
-    def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None) -> torch.Tensor:
+    def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None, sampling=None) -> torch.Tensor:
         inputs, targets = X[rows], (Y[rows] if Y is not X else None)
         if target_fraction > 0:
             inputs, split_targets = split(inputs, target_fraction, rng)
@@ -246,6 +252,7 @@ class LED(TorchRecommender):
             masked=masked,
             negative_pool=pool,
             share=self.share_negatives,
+            sampling=sampling,
         )
 
     def _export(self) -> None:

@@ -30,12 +30,23 @@ def mult_loss(logits: torch.Tensor, pos_rows: torch.Tensor, pos_items: torch.Ten
 
 
 def mult_css_loss(
-    pos_scores: torch.Tensor, pos_rows: torch.Tensor, neg_scores: torch.Tensor, n_items: int
+    pos_scores: torch.Tensor,
+    pos_rows: torch.Tensor,
+    neg_scores: torch.Tensor,
+    n_items: int,
+    log_q: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Sampled softmax with the CSS partition estimate. pos_scores: (P,); neg_scores: (B, N)."""
+    """Sampled softmax with the CSS partition estimate. pos_scores: (P,); neg_scores: (B, N).
+
+    ``log_q`` (broadcast to neg_scores): log-probabilities with which the negatives were drawn, when not
+    uniformly; the estimate of the non-positive part of Z is then the importance-sampled 1/N · Σ_n exp(s_n)/q_n,
+    which for q = 1/(I − 1) is CSS's (I − 1)/N · Σ_n exp(s_n)."""
     n_neg = neg_scores.shape[1]
-    # log Σ_n exp(s_n) + log((I − 1) / N): the sampled estimate of the non-positive part of Z, per user
-    log_rest = torch.logsumexp(neg_scores, dim=1) + math.log((n_items - 1) / n_neg)  # (B,)
+    if log_q is None:
+        # log Σ_n exp(s_n) + log((I − 1) / N): the sampled estimate of the non-positive part of Z, per user
+        log_rest = torch.logsumexp(neg_scores, dim=1) + math.log((n_items - 1) / n_neg)  # (B,)
+    else:
+        log_rest = torch.logsumexp(neg_scores - log_q, dim=1) - math.log(n_neg)  # (B,)
     log_z = torch.logaddexp(pos_scores, log_rest[pos_rows])  # (P,)
     return -(pos_scores - log_z).sum() / neg_scores.shape[0]
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from ledrec.data.splits import EvalSet
 from ledrec.models.base import Option
-from ledrec.models.batches import bags, decoder_loss, device, drop, rows_of
+from ledrec.models.batches import SHARE_NEGATIVES, bags, decoder_loss, device, drop, rows_of, sparse_pays_off
 from ledrec.models.training import TorchRecommender, training_options
 
 
@@ -104,6 +104,7 @@ class _MultAE(TorchRecommender):
         Option("latent", int, 200, "latent dimension", searchable=True),
         Option("dropout", float, 0.5, "input dropout probability", searchable=True),
         Option("negatives", int, 1000, "negatives per user for mult-css (shared by its positives)"),
+        SHARE_NEGATIVES,
         # Liang et al. train 200 epochs and keep the best by validation; at lr 1e-3 the first epochs can
         # stall (Mult-CSS on ml-latest-small: no gain for 5 epochs, then steady), so patience is 20, not 5
         *training_options(epochs=200, batch_size=500, lr=1e-3, patience=20),
@@ -127,8 +128,9 @@ class _MultAE(TorchRecommender):
         self.device_ = device(self.device)
         self.net_ = MultVAENet(n_items, self.hidden, self.latent, self.variational).to(self.device_)
         lengths = np.diff(X.indptr)
-        # same rule as LED: sparse rows pay off for a sampled loss on a catalogue larger than a step's lookups
-        sparse = self.loss == "mult-css" and n_items > self.batch_size * self.negatives
+        sparse = self.loss == "mult-css" and sparse_pays_off(
+            n_items, self.batch_size, self.negatives, self.share_negatives
+        )
         self.sparse_gradients_ = sparse
         net = self.net_
         sparse_params = (net.in_vectors, net.out_vectors, net.out_bias) if sparse else ()
@@ -151,6 +153,7 @@ class _MultAE(TorchRecommender):
                 negatives=self.negatives,
                 rng=rng,
                 sparse=sparse,
+                share=self.share_negatives,
             )
             if logvar is not None:
                 loss = loss + kl_weight(int(net.steps), self.anneal_steps, self.beta_cap) * kl_divergence(mu, logvar)
