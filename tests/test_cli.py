@@ -97,3 +97,15 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     assert "no such file or directory" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
         main(["run", "--data", "synthetic", "--protocol", "strong", "--model", "ease", "--lam", "abc"])
+
+
+def test_bench_ann_on_a_run_directory(tmp_path, capsys):
+    """--run takes the queries from --data's test users (the path of Table 4's real-model rows)."""
+    data = "synthetic:n_users=300,n_items=150,n_topics=4"
+    run = ["run", "--data", data, "--protocol", "strong", "--model", "led", "--dim", "8", "--epochs", "1"]
+    assert main([*run, "--quiet", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    bench = ["bench", "ann", "--run", str(tmp_path / "run"), "--data", data, "--protocol", "strong"]
+    bench += ["--libraries", "hnswlib", "--forms", "nn", "--ef", "50", "--queries", "20", "--out", str(tmp_path / "a")]
+    assert main(bench) == 0
+    assert "| hnswlib | nn | 50 |" in capsys.readouterr().out

@@ -119,19 +119,21 @@ def _add_served_run_args(p: argparse.ArgumentParser, run_help: str) -> None:
 
 
 def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The protocol options a command was given; commands that do not offer an option leave its default."""
+    given = lambda name: getattr(args, name, None)  # noqa: E731
     opts: dict[str, Any] = {}
     if args.protocol == "strong":
-        if args.min_rating is not None:
+        if given("min_rating") is not None:
             opts["min_rating"] = args.min_rating
-        if args.heldout_users is not None:
+        if given("heldout_users") is not None:
             h = args.heldout_users
             opts["heldout_users"] = int(h) if h >= 1 else h
     elif args.protocol == "bars":
-        if args.valid_fraction is not None:
+        if given("valid_fraction") is not None:
             opts["valid_fraction"] = args.valid_fraction
-        if getattr(args, "pretrain_feedback", None):
+        if given("pretrain_feedback"):
             opts["pretrain_feedback"] = [f.strip() for f in args.pretrain_feedback.split(",")]
-        if getattr(args, "exclude", None):
+        if given("exclude"):
             opts["exclude"] = args.exclude
     return opts
 
