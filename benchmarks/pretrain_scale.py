@@ -97,7 +97,9 @@ def main() -> None:
         users, items = timelines(args.items, args.events)
         table = pa.table({"user": users, "item": items, "timestamp": np.arange(len(users), dtype=np.int64)})
         pq.write_table(table, events)
-    results = {}
+    report = out / "scale.json"
+    results = json.loads(report.read_text()) if report.is_file() else {}  # engines measured earlier stay
+    results = {k: v for k, v in results.items() if k not in ("items", "events")}
     ledrec = [sys.executable, "-m", "ledrec.cli", "pretrain", "--data", str(events), "--window", str(args.window)]
     ledrec += ["--dim", str(args.dim)]
     for engine in args.engines.split(","):
@@ -106,7 +108,7 @@ def main() -> None:
             cmd += ["--master", args.master]
         results[engine] = run(cmd)
         print(json.dumps({engine: results[engine]}), flush=True)
-    (out / "scale.json").write_text(json.dumps({"items": args.items, "events": args.events, **results}, indent=2))
+    report.write_text(json.dumps({"items": args.items, "events": args.events, **results}, indent=2))
 
 
 if __name__ == "__main__":

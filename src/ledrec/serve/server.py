@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -77,6 +78,7 @@ class ModelHolder:
         self._lock = threading.Lock()  # one reload at a time
         self.target = _resolve(run_dir)
         self.current: Retriever = load_retriever(self.target[0], config)
+        _freeze_heap()
 
     def reload(self) -> bool:
         """Load what ``run_dir`` points to now and swap it in; on failure keep serving the old model."""
@@ -89,6 +91,7 @@ class ModelHolder:
                 self.metrics.reloads.labels("failed").inc()
                 return False
             self.current, self.target = fresh, target
+            _freeze_heap()
             self.metrics.reloads.labels("ok").inc()
             log.info("serving model %s from %s", fresh.version, target[0])
             return True
@@ -257,6 +260,13 @@ def serve_workers(config: ServeConfig) -> None:
         signal.signal(s, forward)
     for p in procs:
         p.join()
+
+
+def _freeze_heap() -> None:
+    """Move what is alive now (the model: a million-id lookup table is millions of objects) out of the
+    cyclic collector's reach, so that no request waits for a full collection to walk it."""
+    gc.collect()
+    gc.freeze()
 
 
 def _resolve(path: str) -> tuple[Path, int]:
