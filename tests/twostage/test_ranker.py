@@ -48,9 +48,10 @@ def test_ranker_recovers_the_feature_that_drives_clicks_and_ranks_by_it():
     cand = Candidates(cand_items, np.zeros((1, 4, 3), bool), -np.ones((1, 4, 3), int), np.zeros((1, 4)))
     Xc = np.zeros((1, 4, len(FEATURES)))
     Xc[0, :, drive] = [0.0, 2.0, 1.0, 5.0]  # the empty slot must never be shown, however it scores
-    banners, slot = build_banners(cand, Xc, ranker, 3, rng)
+    banners, slot, shown = build_banners(cand, Xc, ranker, 3, rng)
     np.testing.assert_array_equal(banners[0], [8, 9, 7])
     np.testing.assert_array_equal(slot[0], [1, 2, 0])
+    np.testing.assert_allclose(shown[0], ranker.predict(Xc[0, [1, 2, 0]]))  # the scores it ranked by
 
 
 def test_features_shape_and_values():

@@ -139,7 +139,7 @@ def simulate(config: SimulationConfig, progress: bool = True, save_system_dir: s
                 continue
             users = req_user[rows]
             system = TwoStage([sources[n] for n in names], catalog, ranker, c.candidates_per_source)
-            banners, cand, slot, X = system.banners(
+            banners, cand, slot, X, _ = system.banners(
                 H[users], req_merchant[rows], req_intent[rows], c.banner_size, popularity, day_rng
             )
             row, pos, clicked, sold = draw_outcomes(truth, users, banners, req_intent[rows], day_rng)

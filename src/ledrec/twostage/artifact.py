@@ -46,13 +46,13 @@ class SavedSystem:
         cat = self.system.catalog.category
         browsing = np.array([cat[known[-1]] if known else -1])
         merchants = np.array([self._merchant_index[merchant]])
-        banners, cand, slot, X = self.system.banners(history, merchants, browsing, size, self.popularity)
-        scores = self.system.ranker.predict(X[0, slot[0]]) if self.system.ranker else np.zeros(size)
+        shown = self.system.banners(history, merchants, browsing, size, self.popularity)
+        scores = shown.scores[0] if self.system.ranker else np.zeros(size)
         out = []
-        for j, item in enumerate(banners[0]):
+        for j, item in enumerate(shown.items[0]):
             if item < 0:
                 break
-            sources = [s for k, s in enumerate(SOURCES) if cand.proposed[0, slot[0, j], k]]
+            sources = [s for k, s in enumerate(SOURCES) if shown.candidates.proposed[0, shown.slot[0, j], k]]
             out.append((str(self.item_ids[item]), float(scores[j]), sources))
         return out, len(item_ids) - len(known)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
+from typing import NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -184,10 +184,10 @@ class Ranker:
 
 def build_banners(
     cand: Candidates, X: np.ndarray | None, ranker: Ranker | None, size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The top-``size`` candidates of each request by the ranker (random order without a ranker: the
-    exploration of the first days). Returns (n, size) items (-1 = fewer candidates) and (n, size) the slot
-    of each shown item in ``cand.items``."""
+    exploration of the first days). Returns (n, size) items (-1 = fewer candidates), (n, size) the slot
+    of each shown item in ``cand.items``, and (n, size) the score it was ranked by (P(click) with a ranker)."""
     n, C = cand.items.shape
     if ranker is None:
         score = rng.random((n, C))
@@ -196,7 +196,15 @@ def build_banners(
     score = np.where(cand.items >= 0, score, -np.inf)
     slot = np.argsort(-score, axis=1, kind="stable")[:, :size]
     banners = np.take_along_axis(cand.items, slot, axis=1)
-    return banners, slot
+    return banners, slot, np.take_along_axis(score, slot, axis=1)
+
+
+class Banners(NamedTuple):
+    items: np.ndarray  # (n, size) shown items, -1 = fewer candidates
+    candidates: Candidates
+    slot: np.ndarray  # (n, size) each shown item's slot among the candidates
+    features: np.ndarray  # (n, C, F) the candidates' features
+    scores: np.ndarray  # (n, size) the ranker's P(click) of each shown item (random numbers without a ranker)
 
 
 @dataclass
@@ -204,7 +212,7 @@ class TwoStage:
     """The whole second stage as one object: candidate sources + features + ranker → banners.
 
     >>> system = TwoStage([gbo, cbo, led_source], catalog, ranker)  # doctest: +SKIP
-    >>> banners, cand, slot, X = system.banners(histories, merchants, browsing, size=6)  # doctest: +SKIP
+    >>> banners, cand, slot, X, scores = system.banners(histories, merchants, browsing, size=6)  # doctest: +SKIP
     """
 
     sources: Sequence[CandidateSource]
@@ -220,19 +228,19 @@ class TwoStage:
         size: int,
         popularity: np.ndarray,
         rng: np.random.Generator | None = None,
-    ) -> tuple[np.ndarray, Candidates, np.ndarray, np.ndarray]:
+    ) -> Banners:
         """Banners of ``size`` items for n requests: ``histories`` (n, I) the users' items, ``merchants``
         (n,), ``browsing`` (n,) the category being browsed, ``popularity`` (I,) the popularity feature.
         Returns the banners (n, size; -1 = fewer candidates), the candidates, the slot of each shown item
-        among them, and their features (n, C, F)."""
+        among them, the candidates' features (n, C, F) and the shown items' scores."""
         rng = rng or np.random.default_rng(0)
         cand = gather_candidates(self.sources, histories, merchants, self.candidates_per_source)
         onehot = _onehot(self.catalog.category, self.catalog.n_categories)
         counts = ((histories > 0).astype(np.float64) @ onehot).toarray()  # (n, n_categories)
         share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
         X = features(cand, self.catalog, popularity, share, browsing)
-        banners, slot = build_banners(cand, X, self.ranker, size, rng)
-        return banners, cand, slot, X
+        banners, slot, scores = build_banners(cand, X, self.ranker, size, rng)
+        return Banners(banners, cand, slot, X, scores)
 
 
 def _onehot(labels: np.ndarray, n: int) -> sp.csr_matrix:
