@@ -243,17 +243,13 @@ def _free_port() -> int:
 
 def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
     """Start ``ledrec serve`` (its own processes), then drive it from a load-generator process."""
-    import grpc
 
     port = _free_port()
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
     cmd += ["--workers", str(config.workers), "--metrics-port", "0", "--ef", str(config.ef), "--watch", "0"]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=900)  # a first start builds the graph
-        channel.close()
-        time.sleep(2.0 if config.workers > 1 else 0.2)  # every worker up (each loads the cached graph)
+        _wait_ready(port, config.workers, timeout=900)  # a first start builds the graph
         return _drive(config, port)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -266,7 +262,6 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
 def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
     """The same load against the same gRPC stack (asyncio server, as many processes on one port) whose handler
     returns a fixed k-item answer: what the transport alone costs on this machine, the floor under any model."""
-    import grpc
 
     port = _free_port()
     ctx = mp.get_context("spawn")
@@ -277,10 +272,7 @@ def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
     for p in procs:
         p.start()
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=60)
-        channel.close()
-        time.sleep(2.0 if config.workers > 1 else 0.2)
+        _wait_ready(port, config.workers, timeout=60)
         return _drive(config, port)
     finally:
         for p in procs:
@@ -311,6 +303,15 @@ def _fixed_answer_server(port: int, k: int, reuse_port: bool) -> None:
         await server.wait_for_termination()
 
     asyncio.run(main())
+
+
+def _wait_ready(port: int, workers: int, timeout: float) -> None:
+    import grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(timeout=timeout)
+    channel.close()
+    time.sleep(2.0 if workers > 1 else 0.2)  # the other workers up too (each loads the cached graph)
 
 
 def _drive(config: ServeBenchConfig, port: int) -> dict[str, Any]:
