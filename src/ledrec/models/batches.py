@@ -111,31 +111,33 @@ def decoder_loss(
             )
             logits = logits.index_put(where, torch.tensor(-torch.inf, device=dev))
         return mult_loss(logits, pos_rows, pos_items)
+    if share not in ("user", "batch"):
+        raise ValueError(f"share must be 'user' or 'batch', not {share!r}")
     if negative_pool is not None and sampling is not None:
         raise ValueError("negatives come from a per-user pool or from a sampling distribution, not both")
+    if share == "batch" and negative_pool is not None:
+        raise ValueError("per-user negative pools need share='user'")
+    pos_scores = None
     if share == "batch":
-        if negative_pool is not None:
-            raise ValueError("per-user negative pools need share='user'")
         drawn = draw_items(n_items, negatives, rng, sampling)  # (N,), for every user
         sampled = torch.from_numpy(drawn).to(dev)
         neg_scores = query @ F.embedding(sampled, vectors, sparse=sparse).T  # (B, N)
         neg_scores = neg_scores + F.embedding(sampled, bias, sparse=sparse)[:, 0]
+    else:
+        drawn = sample_negatives(negative_pool, n_items, query.shape[0], negatives, rng, sampling)  # (B, N)
+        sampled = torch.from_numpy(drawn).to(dev)
+        if sparse:
+            neg_vectors = F.embedding(sampled, vectors, sparse=True)  # (B, N, k)
+            neg_scores = (
+                torch.einsum("bnk,bk->bn", neg_vectors, query) + F.embedding(sampled, bias, sparse=True)[..., 0]
+            )
+        else:  # small catalogue: scoring every item and picking the sampled ones is cheaper, same values
+            logits = query @ vectors.T + bias[:, 0]  # (B, I)
+            neg_scores = logits.gather(1, sampled)  # (B, N)
+            pos_scores = logits[pos_rows, pos_items]  # (P,)
+    if pos_scores is None:  # looked up: only the positives' rows
         pos_scores = (F.embedding(pos_items, vectors, sparse=sparse) * query[pos_rows]).sum(1)  # (P,)
         pos_scores = pos_scores + F.embedding(pos_items, bias, sparse=sparse)[:, 0]
-        return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items, _log_q(sampling, drawn, dev))
-    if share != "user":
-        raise ValueError(f"share must be 'user' or 'batch', not {share!r}")
-    drawn = sample_negatives(negative_pool, n_items, query.shape[0], negatives, rng, sampling)
-    sampled = torch.from_numpy(drawn).to(dev)
-    if sparse:
-        neg_vectors = F.embedding(sampled, vectors, sparse=True)  # (B, N, k)
-        neg_scores = torch.einsum("bnk,bk->bn", neg_vectors, query) + F.embedding(sampled, bias, sparse=True)[..., 0]
-        pos_vectors = F.embedding(pos_items, vectors, sparse=True)  # (P, k)
-        pos_scores = (pos_vectors * query[pos_rows]).sum(1) + F.embedding(pos_items, bias, sparse=True)[:, 0]
-    else:  # small catalogue: scoring every item and picking the sampled ones is cheaper, same values
-        logits = query @ vectors.T + bias[:, 0]  # (B, I)
-        neg_scores = logits.gather(1, sampled)  # (B, N)
-        pos_scores = logits[pos_rows, pos_items]  # (P,)
     return _sampled_loss(loss, pos_scores, pos_rows, neg_scores, n_items, _log_q(sampling, drawn, dev))
 
 
