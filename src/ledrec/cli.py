@@ -157,6 +157,16 @@ def _feedback(args: argparse.Namespace) -> list[str] | None:
 
 
 # ------------------------------------------------------------------------------------------------ commands
+def _add_no_refit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-refit",
+        action="store_true",
+        help="where validation is carved out of train (BARS without a valid file), test the model selected on "
+        "validation (best checkpoint) instead of refitting it on all of train: half the training time of an "
+        "early-stopped network, for 10%% less training data per user",
+    )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ledrec.train.run import RunConfig, run
 
@@ -178,6 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         select_max_items=args.select_max_items,
         select=not args.no_select,
+        refit=not args.no_refit,
     )
     result = run(config)
     text = json.dumps(result, indent=None if args.compact else 2)
@@ -346,6 +357,7 @@ def cmd_bench_table2(args: argparse.Namespace) -> int:
         protocol_options=_protocol_options(args),
         progress=not args.quiet,
         select_max_items=args.select_max_items,
+        refit=not args.no_refit,
     )
     table2(base, args.out, params, [by_name[r] for r in wanted])
     print((Path(args.out) / "table2.md").read_text())
@@ -552,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="no validation run: train once on all training data with the given options (iterative models: "
         "exactly --epochs, no early stopping) and test; for a known configuration, as in daily retraining",
     )
+    _add_no_refit(p)
     options = _model_options()
     g = p.add_argument_group("model options (comma-separated lists are searched on validation)")
     for o in options.values():
@@ -621,6 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validation (e.g. --param led.dim=256 --param ease.lam=100,300,1000 --param vae.epochs=100)",
     )
     p.add_argument("--rows", default=None, help="comma-separated subset of rows (e.g. led-mult,vae-mult,ease)")
+    _add_no_refit(p)
     p.add_argument(
         "--select-max-items",
         type=int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,8 @@ def test_selection_never_sees_test_and_reuses_the_selected_model():
     assert result["timings"]["fit_s"] == best["fit_s"]
 
 
-def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path):
+def write_bars_without_valid(folder) -> None:
+    """A BARS folder with train and test only, so validation is carved out of train."""
     rng = np.random.default_rng(0)
     x = random_binary(200, 60, 0.15, seed=4).tocoo()
     test = rng.random(x.nnz) < 0.2
@@ -55,19 +58,32 @@ def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path)
         lines = {}
         for u, i in zip(x.row[mask], x.col[mask], strict=True):
             lines.setdefault(u, []).append(str(i))
-        (tmp_path / f"{name}.txt").write_text("".join(f"{u} {' '.join(v)}\n" for u, v in sorted(lines.items())))
-    result = run(
-        RunConfig(
-            data=str(tmp_path),
-            protocol="bars",
-            model="led",
-            params={"dim": [8], "epochs": [4], "init": ["random"]},
-            progress=False,
-        )
-    )
+        (folder / f"{name}.txt").write_text("".join(f"{u} {' '.join(v)}\n" for u, v in sorted(lines.items())))
+
+
+CARVED_LED = {"dim": [8], "epochs": [4], "init": ["random"]}
+
+
+def test_led_refits_with_the_chosen_number_of_epochs_on_a_carved_split(tmp_path):
+    write_bars_without_valid(tmp_path)
+    result = run(RunConfig(data=str(tmp_path), protocol="bars", model="led", params=CARVED_LED, progress=False))
+    assert result["selection"]["refit"]
     assert result["params"]["patience"] == 0  # the refit runs the chosen epochs, no early stopping
     assert 1 <= result["params"]["epochs"] <= 4
     assert result["training"]["best_epoch"] == result["params"]["epochs"]
+
+
+def test_without_refit_the_selected_checkpoint_is_tested(tmp_path):
+    write_bars_without_valid(tmp_path)
+    config = RunConfig(data=str(tmp_path), protocol="bars", model="led", params=CARVED_LED, progress=False)
+    result = run(replace(config, refit=False))
+    assert not result["selection"]["refit"]
+    (candidate,) = result["selection"]["candidates"]
+    assert result["timings"]["fit_s"] == candidate["fit_s"]  # one training run, not two
+    assert result["params"]["patience"] > 0  # the selection run's early stopping, not a refit's fixed epochs
+    assert len(result["training"]["history"]) >= result["training"]["best_epoch"]
+    refitted = run(config)
+    assert result["metrics"] != refitted["metrics"]  # a different model: trained without the carve-out
 
 
 def test_without_selection_led_trains_exactly_the_given_epochs_once():
