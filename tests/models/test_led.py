@@ -104,10 +104,17 @@ def test_led_learns_planted_clusters(params):
     assert result["recall@10"] > 0.8, (params, result.metrics)
 
 
-@pytest.mark.parametrize("loss", ["bpr", "mult"])  # SparseAdam and Adam state both restored
-def test_training_resumes_after_interruption_with_the_same_result(tmp_path, loss):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"loss": "bpr"},  # SparseAdam state restored
+        {"loss": "mult"},  # Adam state
+        {"loss": "mult-css", "share_negatives": "batch", "mult_after": 2},  # SparseAdam and the densified Adam
+    ],
+)
+def test_training_resumes_after_interruption_with_the_same_result(tmp_path, options):
     train, held = planted_task()
-    common = {"dim": 8, "lr": 0.02, "batch_size": 128, "patience": 0, "loss": loss, "negatives": 20}
+    common = {"dim": 8, "lr": 0.02, "batch_size": 128, "patience": 0, "negatives": 20, **options}
     straight = LED(epochs=6, **common).fit(train, validation=held)
     # "interrupted" after 3 epochs (the checkpoint of epoch 3 is on disk), then resumed with the full budget
     LED(epochs=3, checkpoint_dir=str(tmp_path / "ck"), **common).fit(train, validation=held)
@@ -128,6 +135,27 @@ def test_sparse_and_dense_sampled_losses_agree(loss):
     sparse = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=True)
     dense = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=False)
     assert float(sparse.detach()) == pytest.approx(float(dense.detach()), rel=1e-5)
+
+
+def test_mult_after_switches_a_sampled_run_to_the_full_softmax(monkeypatch):
+    import ledrec.models.led as led_module
+
+    train, held = planted_task()
+    seen: list[tuple[int, str]] = []
+    epoch_of_call = iter(e for e in range(3) for _ in range(-(-train.shape[0] // 64)))  # steps per epoch
+    original = led_module.decoder_loss
+
+    def spy(loss, *args, **kwargs):
+        seen.append((next(epoch_of_call), loss))
+        return original(loss, *args, **kwargs)
+
+    monkeypatch.setattr(led_module, "decoder_loss", spy)
+    params = {"dim": 8, "lr": 0.02, "batch_size": 64, "patience": 0, "loss": "mult-css", "negatives": 10}
+    params["share_negatives"] = "batch"  # 10 lookups per step of a 120-item table: sparse gradients
+    model = LED(epochs=3, mult_after=2, **params).fit(train)
+    assert model.sparse_gradients_  # the full-softmax epochs run on the SparseAdam-trained table
+    assert {loss for e, loss in seen if e < 2} == {"mult-css"} and {loss for e, loss in seen if e == 2} == {"mult"}
+    assert evaluate(model.score, held, ks=(10,))["recall@10"] > 0.8
 
 
 def test_a_custom_validation_score_drives_model_selection():

@@ -116,6 +116,14 @@ class LED(TorchRecommender):
             searchable=True,
         ),
         Option(
+            "mult_after",
+            int,
+            0,
+            "from this many epochs on, train with the full softmax (mult) instead of the sampled --loss: cheap "
+            "sampled epochs first, exact ones to finish (0: never)",
+            searchable=True,
+        ),
+        Option(
             "dropout", float, 0.5, "input dropout: probability of removing each input item (denoising)", searchable=True
         ),
         Option(
@@ -137,6 +145,13 @@ class LED(TorchRecommender):
         Option("svd_alpha", float, 0.75, "PMI context smoothing exponent"),
         Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
         Option("svd_power", float, 1.0, "SVD embeddings = U·S^power"),
+        Option(
+            "svd_iter",
+            int,
+            5,
+            "power iterations of the randomized SVD: each is two sparse products with the PMI matrix (Gowalla, "
+            "d = 256: ~8 s each), and fine-tuning moves the vectors anyway",
+        ),
         Option(
             "init_scale",
             float,
@@ -201,7 +216,9 @@ class LED(TorchRecommender):
             weights = popularity.astype(np.float64) ** self.negative_power
             sampling = weights / weights.sum()  # (I,) q
 
-        def step(rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        def step(rows: np.ndarray, rng: np.random.Generator, epoch: int) -> torch.Tensor:
+            if 0 < self.mult_after <= epoch:  # full softmax: dense gradients (the trainer's Adam takes them)
+                return self._loss(X, Y, rows, rng, fraction, False, None, None, "mult")
             return self._loss(X, Y, rows, rng, fraction, sparse, None if pool is None else pool[rows], sampling)
 
         sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
@@ -220,11 +237,14 @@ class LED(TorchRecommender):
             alpha=self.svd_alpha,
             min_count=self.svd_min_count,
             power=self.svd_power,
+            n_iter=self.svd_iter,
             seed=self.random_state,
         )
         return pretrain(matrix, config)
 
-    def _loss(self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None, sampling=None) -> torch.Tensor:
+    def _loss(
+        self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None, sampling=None, loss: str = ""
+    ) -> torch.Tensor:
         inputs, targets = X[rows], (Y[rows] if Y is not X else None)
         if target_fraction > 0:
             inputs, split_targets = split(inputs, target_fraction, rng)
@@ -241,7 +261,7 @@ class LED(TorchRecommender):
         net = self.net_
         query = net.query(net.encode(*bags(inputs, self.device_), sparse=sparse))  # (B, d)
         return decoder_loss(
-            self.loss,
+            loss or self.loss,
             query,
             net.item_vectors,
             net.item_bias,

@@ -9,7 +9,9 @@
 * Model selection: the validation metric is computed every ``eval_every`` epochs; the best state is kept
   and restored at the end; training stops after ``patience`` evaluations without improvement.
 * Sparse-gradient aware: parameters listed as sparse (embedding tables looked up with ``sparse=True``)
-  are updated by ``SparseAdam``, which touches only the rows of the batch; all others by ``Adam``.
+  are updated by ``SparseAdam``, which touches only the rows of the batch; all others by ``Adam``. A step
+  whose loss gives those tables dense gradients (LED finishing a sampled run with the full softmax) is
+  taken by a second ``Adam`` over them instead (its own moments, fresh at the switch).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-StepLoss = Callable[[np.ndarray, np.random.Generator], torch.Tensor]  # (batch rows, rng) -> scalar loss
+# (batch rows, the epoch's rng, 0-based epoch) -> scalar loss
+StepLoss = Callable[[np.ndarray, np.random.Generator, int], torch.Tensor]
 Validate = Callable[[], float]  # higher is better
 
 
@@ -67,11 +70,27 @@ class Trainer:
         sparse_ids = {id(p) for p in sparse_params}
         dense = [p for p in module.parameters() if p.requires_grad and id(p) not in sparse_ids]
         sparse = [p for p in sparse_params if p.requires_grad]
-        self.optimizers: list[torch.optim.Optimizer] = []
+        self.sparse_params = sparse
+        self.optimizers: list[torch.optim.Optimizer] = []  # checkpoint order: dense, sparse, sparse-when-dense
+        self.dense_optimizer = self.sparse_optimizer = self.densified_optimizer = None
         if dense:
-            self.optimizers.append(torch.optim.Adam(dense, lr=config.lr))
+            self.dense_optimizer = torch.optim.Adam(dense, lr=config.lr)
+            self.optimizers.append(self.dense_optimizer)
         if sparse:
-            self.optimizers.append(torch.optim.SparseAdam(sparse, lr=config.lr))
+            self.sparse_optimizer = torch.optim.SparseAdam(sparse, lr=config.lr)
+            self.densified_optimizer = torch.optim.Adam(sparse, lr=config.lr)
+            self.optimizers += [self.sparse_optimizer, self.densified_optimizer]
+
+    def _step(self) -> None:
+        """Each parameter group by the optimizer its gradients' layout needs."""
+        if self.dense_optimizer is not None:
+            self.dense_optimizer.step()
+        if self.sparse_params:
+            grads = [p.grad for p in self.sparse_params if p.grad is not None]
+            if any(g.is_sparse for g in grads):
+                self.sparse_optimizer.step()  # type: ignore[union-attr]
+            elif grads:
+                self.densified_optimizer.step()  # type: ignore[union-attr]
 
     def fit(self, n_rows: int, step_loss: StepLoss, validate: Validate | None = None) -> TrainResult:
         cfg = self.config
@@ -90,12 +109,11 @@ class Trainer:
             self.module.train()
             batches = range(0, n_rows, cfg.batch_size)
             for lo in tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress, leave=False):
-                loss = step_loss(order[lo : lo + cfg.batch_size], rng)
+                loss = step_loss(order[lo : lo + cfg.batch_size], rng, epoch)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
-                for opt in self.optimizers:
-                    opt.step()
+                self._step()
                 losses.append(float(loss.detach()))
             epoch += 1
             record: dict[str, Any] = {
@@ -179,7 +197,7 @@ class Trainer:
             {k[6:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("model.")}
         )
         best = {k[5:]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("best.")}
-        for i, opt in enumerate(self.optimizers):
+        for i, opt in enumerate(self.optimizers[: len(manifest["param_groups"])]):
             state: dict[int, dict[str, torch.Tensor]] = {}
             saved_state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()} | manifest["optimizer_scalars"]
             for key, value in saved_state.items():

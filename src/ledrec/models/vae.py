@@ -135,7 +135,7 @@ class _MultAE(TorchRecommender):
         net = self.net_
         sparse_params = (net.in_vectors, net.out_vectors, net.out_bias) if sparse else ()
 
-        def step(rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        def step(rows: np.ndarray, rng: np.random.Generator, epoch: int) -> torch.Tensor:
             inputs = drop(X[rows], self.dropout, rng) if self.dropout > 0 else X[rows]
             weights = input_weights(inputs, lengths[rows], self.dropout).to(self.device_)
             mu, logvar = net.encode(*bags(inputs, self.device_), weights, sparse=sparse)
