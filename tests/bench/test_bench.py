@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ledrec.bench.figure2 import figure2
 from ledrec.cli import main
 from ledrec.train.run import load_prepared
@@ -65,4 +67,22 @@ def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_p
     assert floor["open"]["errors"] == 0 and floor["open"]["sent"] == 50
     assert 0 < m["floor_p50_us"] < 1e6 and m["floor_max_qps"] > 0
     assert 0 <= m["send_lag_p50_us"] <= m["send_lag_p99_us"] < 1e6  # the generator's timing error, reported
+    server = result["runs"][0]["e2e"]["open"]["server"]  # the open loop's requests, seen from inside the server
+    assert server["total"]["n"] == 50 and 0 < m["server_total_p50_us"] <= m["server_total_p99_us"]
+    assert m["server_knn_p50_us"] <= m["server_total_p99_us"]
     assert "The gRPC floor" in markdown(result, "t") and "late" in markdown(result, "t")
+
+
+def test_stage_quantiles_interpolate_inside_the_bucket():
+    from ledrec.bench.serve import stage_quantiles
+
+    inf = float("inf")
+    before = {"knn": {1e-4: 10.0, 2e-4: 10.0, inf: 10.0}}
+    # 100 requests between the scrapes: 40 under 100 µs, 60 in (100, 200] µs
+    after = {"knn": {1e-4: 50.0, 2e-4: 110.0, inf: 110.0}}
+    q = stage_quantiles(before, after)["knn"]
+    assert q["n"] == 100
+    assert q["p50_us"] == pytest.approx(100 + 100 * (50 - 40) / 60)
+    assert q["p99_us"] == pytest.approx(100 + 100 * (99 - 40) / 60)
+    only_overflow = stage_quantiles({}, {"total": {1e-4: 0.0, inf: 5.0}})["total"]
+    assert only_overflow["p50_us"] == pytest.approx(100.0)  # beyond the last edge: the edge is all we know

@@ -224,6 +224,8 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
             except grpc.RpcError:
                 errors += 1
 
+        ports = args.get("metrics_ports")
+        before = _scrape_stages(ports) if ports else None  # after the warm-up: only the measured requests count
         start = time.perf_counter() + 0.05
         tasks = []
         for i in range(n):
@@ -234,7 +236,9 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
             tasks.append(asyncio.create_task(one(i, scheduled)))
         await asyncio.gather(*tasks)
         lag = time.perf_counter() - (start + n / rate)
+        server = stage_quantiles(before, _scrape_stages(ports)) if before is not None else {}
         return {
+            "server": server,
             "rate": rate,
             "sent": n,
             "latency": _percentiles(latencies),
@@ -263,13 +267,13 @@ def _free_port() -> int:
 def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
     """Start ``ledrec serve`` (its own processes), then drive it from a load-generator process."""
 
-    port = _free_port()
+    port, metrics = _free_port(), _free_ports(config.workers)  # worker i serves metrics on metrics + i
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
-    cmd += ["--workers", str(config.workers), "--metrics-port", "0", "--ef", str(config.ef), "--watch", "0"]
+    cmd += ["--workers", str(config.workers), "--metrics-port", str(metrics), "--ef", str(config.ef), "--watch", "0"]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_ready(port, config.workers, timeout=900)  # a first start builds the graph
-        return _drive(config, port)
+        return _drive(config, port, [metrics + i for i in range(config.workers)])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -333,8 +337,9 @@ def _wait_ready(port: int, workers: int, timeout: float) -> None:
     time.sleep(2.0 if workers > 1 else 0.2)  # the other workers up too (each loads the cached graph)
 
 
-def _drive(config: ServeBenchConfig, port: int) -> dict[str, Any]:
-    """Closed loop (max QPS), then open loop at ``config.rate``, from one load-generator process."""
+def _drive(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None = None) -> dict[str, Any]:
+    """Closed loop (max QPS), then open loop at ``config.rate``, from one load-generator process. With the
+    server's metrics ports, the open loop's per-stage latencies inside the server are read from them too."""
     common = {
         "port": port,
         "partition": config.partition,
@@ -347,8 +352,68 @@ def _drive(config: ServeBenchConfig, port: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
         closed = pool.apply(_load_phase, ({**common, "mode": "closed", "clients": config.clients, "rate": 0},))
-        opened = pool.apply(_load_phase, ({**common, "mode": "open", "clients": 4, "rate": config.rate},))
+        open_args = {**common, "mode": "open", "clients": 4, "rate": config.rate, "metrics_ports": metrics_ports}
+        opened = pool.apply(_load_phase, (open_args,))
     return {"closed": closed, "open": opened}
+
+
+def _free_ports(n: int) -> int:
+    """A base port with ``n`` consecutive free ports (the server's workers bind them a moment later)."""
+    for _ in range(100):
+        base = _free_port()
+        try:
+            for i in range(n):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+    raise OSError(f"no {n} consecutive free ports found")
+
+
+def _scrape_stages(ports: list[int]) -> dict[str, dict[float, float]]:
+    """The servers' cumulative ``ledrec_stage_seconds`` bucket counts per stage, summed over workers."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, dict[float, float]] = {}
+    for port in ports:
+        with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "ledrec_stage_seconds_bucket":
+                    stage = counts.setdefault(sample.labels["stage"], {})
+                    le = float(sample.labels["le"])
+                    stage[le] = stage.get(le, 0.0) + sample.value
+    return counts
+
+
+def stage_quantiles(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]], qs: tuple[float, ...] = (0.5, 0.99)
+) -> dict[str, dict[str, float]]:
+    """p50/p99 (µs) per stage of the requests counted between two scrapes, interpolated linearly inside the
+    histogram bucket the quantile falls in (so as exact as the buckets: 100, 200, 300, 500, 750 µs...)."""
+    out = {}
+    for stage, cumulative in after.items():
+        edges = sorted(cumulative)
+        counts = np.array([cumulative[e] - before.get(stage, {}).get(e, 0.0) for e in edges])  # cumulative
+        if counts[-1] <= 0:
+            continue
+        row = {"n": float(counts[-1])}
+        for q in qs:
+            target = q * counts[-1]
+            i = int(np.searchsorted(counts, target))
+            lower, below = (edges[i - 1], counts[i - 1]) if i > 0 else (0.0, 0.0)
+            upper = edges[i]
+            if np.isinf(upper) or counts[i] == below:
+                value = lower
+            else:
+                value = lower + (upper - lower) * (target - below) / (counts[i] - below)
+            row[f"p{round(100 * q)}_us"] = 1e6 * value
+        out[stage] = row
+    return out
 
 
 def run_bench(config: ServeBenchConfig, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
@@ -384,6 +449,12 @@ def _row(run: dict[str, Any]) -> dict[str, float]:
         "total_p50_us": e["open"]["latency"]["p50_us"],
         "total_p99_us": e["open"]["latency"]["p99_us"],
         "send_lag_p50_us": e["open"]["send_lag"]["p50_us"],
+        **{
+            f"server_{stage}_{q}": e["open"]["server"][stage][q]
+            for stage in ("total", "knn", "user_embedding")
+            for q in ("p50_us", "p99_us")
+            if stage in e["open"].get("server", {})
+        },
         "send_lag_p99_us": e["open"]["send_lag"]["p99_us"],
         "embed_p50_us": s["embed"]["p50_us"],
         "embed_p99_us": s["embed"]["p99_us"],
@@ -398,6 +469,10 @@ def _row(run: dict[str, Any]) -> dict[str, float]:
 
 def markdown(result: dict[str, Any], title: str) -> str:
     m, c = result["median"], result["config"]
+
+    def server(key: str) -> str:
+        return f"{m.get(f'server_{key}_us', float('nan')):.0f}"
+
     side = result["side_by_side"]
     lines = [
         title,
@@ -417,6 +492,10 @@ def markdown(result: dict[str, Any], title: str) -> str:
         f"The gRPC floor (the same server stack and load, a handler that returns a fixed {c['k']}-item answer): "
         f"max QPS {m['floor_max_qps']:.0f}, p50 {m['floor_p50_us']:.0f} µs, p99 {m['floor_p99_us']:.0f} µs at "
         f"{c['rate']:.0f} QPS.",
+        "",
+        "Inside the server during the open loop (its Prometheus histograms, interpolated within buckets): "
+        f"handler p50 {server('total_p50')} µs, p99 {server('total_p99')} µs; KNN p50 {server('knn_p50')} µs, "
+        f"p99 {server('knn_p99')} µs; user embedding p50 {server('user_embedding_p50')} µs.",
         "",
         f"Latency counts from each request's scheduled send time; the load generator itself sent p50 "
         f"{m['send_lag_p50_us']:.0f} µs, p99 {m['send_lag_p99_us']:.0f} µs late (included in the totals).",
