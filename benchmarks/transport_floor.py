@@ -24,9 +24,14 @@ import selectors
 import socket
 import time
 
-import numpy as np
-
-from ledrec.bench.serve import ServeBenchConfig, _fixed_answer_server, _free_port, _wait_ready, grpc_floor
+from ledrec.bench.serve import (
+    ServeBenchConfig,
+    _fixed_answer_server,
+    _free_port,
+    _percentiles,
+    _wait_ready,
+    grpc_floor,
+)
 
 
 def _echo(port: int) -> None:
@@ -35,11 +40,6 @@ def _echo(port: int) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while data := conn.recv(4096):
             conn.sendall(data)
-
-
-def _us(seconds: list[float]) -> dict[str, float]:
-    us = np.asarray(seconds) * 1e6
-    return {"p50_us": round(float(np.percentile(us, 50)), 1), "p99_us": round(float(np.percentile(us, 99)), 1)}
 
 
 def tcp_round_trip(calls: int) -> dict[str, float]:
@@ -67,7 +67,7 @@ def tcp_round_trip(calls: int) -> dict[str, float]:
             times.append(time.perf_counter() - t0)
     conn.close()
     proc.join(10)
-    return _us(times)
+    return _percentiles(times)
 
 
 def grpc_round_trips(calls: int) -> dict[str, dict[str, float]]:
@@ -89,7 +89,7 @@ def grpc_round_trips(calls: int) -> dict[str, dict[str, float]]:
                 stub.Recommend(request, timeout=10)
                 if i >= 200:
                     times.append(time.perf_counter() - t0)
-        blocking = _us(times)
+        blocking = _percentiles(times)
 
         async def asyncio_client() -> list[float]:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -104,7 +104,7 @@ def grpc_round_trips(calls: int) -> dict[str, dict[str, float]]:
 
         loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
         try:
-            asynchronous = _us(loop.run_until_complete(asyncio_client()))
+            asynchronous = _percentiles(loop.run_until_complete(asyncio_client()))
         finally:
             loop.close()
         return {"blocking_client": blocking, "asyncio_client": asynchronous}

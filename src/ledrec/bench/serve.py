@@ -449,13 +449,13 @@ def _row(run: dict[str, Any]) -> dict[str, float]:
         "total_p50_us": e["open"]["latency"]["p50_us"],
         "total_p99_us": e["open"]["latency"]["p99_us"],
         "send_lag_p50_us": e["open"]["send_lag"]["p50_us"],
+        "send_lag_p99_us": e["open"]["send_lag"]["p99_us"],
         **{
             f"server_{stage}_{q}": e["open"]["server"][stage][q]
             for stage in ("total", "knn", "user_embedding")
             for q in ("p50_us", "p99_us")
             if stage in e["open"].get("server", {})
         },
-        "send_lag_p99_us": e["open"]["send_lag"]["p99_us"],
         "embed_p50_us": s["embed"]["p50_us"],
         "embed_p99_us": s["embed"]["p99_us"],
         "knn_p50_us": s["knn"]["p50_us"],

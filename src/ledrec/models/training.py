@@ -71,15 +71,13 @@ class Trainer:
         dense = [p for p in module.parameters() if p.requires_grad and id(p) not in sparse_ids]
         sparse = [p for p in sparse_params if p.requires_grad]
         self.sparse_params = sparse
-        self.optimizers: list[torch.optim.Optimizer] = []  # checkpoint order: dense, sparse, sparse-when-dense
-        self.dense_optimizer = self.sparse_optimizer = self.densified_optimizer = None
-        if dense:
-            self.dense_optimizer = torch.optim.Adam(dense, lr=config.lr)
-            self.optimizers.append(self.dense_optimizer)
-        if sparse:
-            self.sparse_optimizer = torch.optim.SparseAdam(sparse, lr=config.lr)
-            self.densified_optimizer = torch.optim.Adam(sparse, lr=config.lr)
-            self.optimizers += [self.sparse_optimizer, self.densified_optimizer]
+        self.dense_optimizer = torch.optim.Adam(dense, lr=config.lr) if dense else None
+        self.sparse_optimizer = torch.optim.SparseAdam(sparse, lr=config.lr) if sparse else None
+        self.densified_optimizer = torch.optim.Adam(sparse, lr=config.lr) if sparse else None
+        # checkpoint order: dense, sparse, sparse-when-dense
+        self.optimizers: list[torch.optim.Optimizer] = [
+            o for o in (self.dense_optimizer, self.sparse_optimizer, self.densified_optimizer) if o is not None
+        ]
 
     def _step(self) -> None:
         """Each parameter group by the optimizer its gradients' layout needs."""
