@@ -12,6 +12,7 @@ Three measurements, each against a server in its own process on loopback:
 Medians and 99th percentiles in microseconds, printed as JSON lines.
 
 Usage: .venv/bin/python benchmarks/transport_floor.py [--calls 3000] [--rate 1000] [--seconds 5] [--workers 2]
+       [--client python|cpp]  (cpp: the native generator of benchmarks/grpc_load, built by its build.sh)
 """
 
 from __future__ import annotations
@@ -119,19 +120,27 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop requests per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
     parser.add_argument("--workers", type=int, default=2, help="server processes for the open loop")
+    parser.add_argument(
+        "--client", choices=("python", "cpp"), default="python", help="load generator of the open and closed loops"
+    )
     args = parser.parse_args()
     print(json.dumps({"tcp_round_trip": tcp_round_trip(args.calls)}), flush=True)
     print(json.dumps({"grpc_round_trip": grpc_round_trips(args.calls)}), flush=True)
     histories = [[str(i + j) for j in range(10)] for i in range(1000)]
     config = ServeBenchConfig(
-        serving_dir="", histories=histories, workers=args.workers, rate=args.rate, seconds=args.seconds
+        serving_dir="",
+        histories=histories,
+        workers=args.workers,
+        rate=args.rate,
+        seconds=args.seconds,
+        client=args.client,
     )
     floor = grpc_floor(config)
     opened = floor["open"]
     print(
         json.dumps(
             {
-                "open_loop": {"rate": args.rate, "workers": args.workers, **opened["latency"]},
+                "open_loop": {"rate": args.rate, "workers": args.workers, "client": args.client, **opened["latency"]},
                 "send_lag": opened["send_lag"],
                 "errors": opened["errors"],
                 "closed_loop_max_qps": round(floor["closed"]["qps"]),

@@ -499,6 +499,8 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         clients=args.clients,
         rate=args.rate,
         seconds=args.seconds,
+        client=args.client,
+        **({"cpp_client": args.cpp_client} if args.cpp_client else {}),
     )
     result = run_bench(config, repeats=args.repeats)
     write_json(out / "serve.json", {"title": title, **result})
@@ -688,6 +690,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
     p.add_argument("--repeats", type=int, default=3, help="runs (medians are reported)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalogue")
+    p.add_argument(
+        "--client",
+        choices=("python", "cpp"),
+        default="python",
+        help="load generator: python (grpc.aio) or cpp (native; build it first: bash benchmarks/grpc_load/build.sh)",
+    )
+    p.add_argument(
+        "--cpp-client", default="", help="path of the built C++ load generator (default: benchmarks/grpc_load/build/)"
+    )
     p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
     p.set_defaults(func=cmd_bench_serve)
 

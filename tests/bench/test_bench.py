@@ -49,15 +49,33 @@ def test_figure2_writes_table_json_and_plot(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
-def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_path):
+def _native_client() -> str:
+    from ledrec.bench.serve import ServeBenchConfig
+
+    return ServeBenchConfig(serving_dir="").cpp_client
+
+
+@pytest.mark.parametrize("client", ["python", "cpp"])
+def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_path, client):
     """One short repeat of Table 4 on a 2,000-item catalogue: the stages, both load loops against
-    'ledrec serve', and the same loads against the fixed-answer server; no request fails."""
+    'ledrec serve', and the same loads against the fixed-answer server; no request fails. The C++ generator
+    is optional (benchmarks/grpc_load/build.sh): its case is skipped where it is not built."""
+    from pathlib import Path
+
     from ledrec.bench.serve import ServeBenchConfig, markdown, run_bench, synthetic_export
 
+    if client == "cpp" and not Path(_native_client()).is_file():
+        pytest.skip("the C++ load generator is not built (bash benchmarks/grpc_load/build.sh)")
     export = tmp_path / "export"
     _, histories = synthetic_export(export, n_items=2000, dim=8, seed=0)
     config = ServeBenchConfig(
-        serving_dir=str(export), histories=histories[:200], workers=1, clients=2, rate=100.0, seconds=0.5
+        serving_dir=str(export),
+        histories=histories[:200],
+        workers=1,
+        clients=2,
+        rate=100.0,
+        seconds=0.5,
+        client=client,
     )
     result = run_bench(config, repeats=1, progress=False)
     m = result["median"]
@@ -71,6 +89,16 @@ def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_p
     assert server["total"]["n"] == 50 and 0 < m["server_total_p50_us"] <= m["server_total_p99_us"]
     assert m["server_knn_p50_us"] <= m["server_total_p99_us"]
     assert "The gRPC floor" in markdown(result, "t") and "late" in markdown(result, "t")
+
+
+def test_bench_serve_says_how_to_build_a_missing_native_client(tmp_path):
+    from ledrec.bench.serve import ServeBenchConfig, _drive
+
+    config = ServeBenchConfig(serving_dir="", histories=[["1"]], client="cpp", cpp_client=str(tmp_path / "none"))
+    with pytest.raises(FileNotFoundError, match=r"build\.sh"):
+        _drive(config, port=1)
+    with pytest.raises(ValueError, match="python' or 'cpp"):
+        _drive(ServeBenchConfig(serving_dir="", client="java"), port=1)
 
 
 def test_stage_quantiles_interpolate_inside_the_bucket():

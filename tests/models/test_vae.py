@@ -91,6 +91,7 @@ def test_css_approaches_the_full_mult_loss_as_negatives_grow():
         (MultVAE, {"loss": "mult-css", "negatives": 30}),
         (MultVAE, {"loss": "mult-css", "negatives": 40, "share_negatives": "batch"}),
         (MultDAE, {"loss": "mult"}),
+        (MultDAE, {"loss": "mult", "l2": 1e-3}),
     ],
 )
 def test_learns_planted_clusters(model_cls, params):
@@ -100,6 +101,20 @@ def test_learns_planted_clusters(model_cls, params):
     result = evaluate(model.score, held, ks=(10,))
     # 20 items per cluster, 9 seen: the 3 targets are among the 11 unseen of the cluster; random would be ~0.08
     assert result["recall@10"] > 0.8, (params, result.metrics)
+
+
+def test_l2_penalty_shrinks_the_weights_and_needs_dense_gradients():
+    train, _ = planted_task()
+    common = {"hidden": 16, "latent": 4, "epochs": 5, "lr": 0.01, "batch_size": 64, "patience": 0}
+    plain = MultDAE(**common).fit(train)
+    shrunk = MultDAE(l2=0.05, **common).fit(train)
+
+    def sq(m: MultDAE) -> float:
+        return float(sum(w.detach().pow(2).sum() for w in m.net_.weight_matrices()))
+
+    assert sq(shrunk) < 0.5 * sq(plain)
+    with pytest.raises(ValueError, match="dense gradients"):
+        MultVAE(hidden=8, latent=4, epochs=1, batch_size=4, negatives=5, loss="mult-css", l2=0.01).fit(train)
 
 
 def test_sparse_css_path_is_taken_for_large_catalogues():

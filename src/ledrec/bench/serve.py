@@ -53,6 +53,10 @@ class ServeBenchConfig:
     rate: float = 1000.0  # open loop, requests per second
     seconds: float = 10.0  # per load phase
     exclude_seen: bool = True
+    # load generator: "python" (grpc.aio, needs nothing more) or "cpp" (benchmarks/grpc_load, built separately:
+    # it spends a small fraction of the Python client's CPU time per request, on the cores the server shares)
+    client: str = "python"
+    cpp_client: str = str(Path(__file__).resolve().parents[3] / "benchmarks" / "grpc_load" / "build" / "ledrec-load")
 
 
 def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> tuple[ServingModel, list[list[str]]]:
@@ -251,8 +255,8 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
             await c.close()
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    if not seconds:
+def _percentiles(seconds: list[float] | np.ndarray) -> dict[str, float]:
+    if not len(seconds):
         return {"p50_us": float("nan"), "p99_us": float("nan"), "n": 0}
     us = np.asarray(seconds) * 1e6
     return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)), "n": len(us)}
@@ -340,6 +344,10 @@ def _wait_ready(port: int, workers: int, timeout: float) -> None:
 def _drive(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None = None) -> dict[str, Any]:
     """Closed loop (max QPS), then open loop at ``config.rate``, from one load-generator process. With the
     server's metrics ports, the open loop's per-stage latencies inside the server are read from them too."""
+    if config.client == "cpp":
+        return _drive_native(config, port, metrics_ports)
+    if config.client != "python":
+        raise ValueError(f"client must be 'python' or 'cpp', not {config.client!r}")
     common = {
         "port": port,
         "partition": config.partition,
@@ -355,6 +363,53 @@ def _drive(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None 
         open_args = {**common, "mode": "open", "clients": 4, "rate": config.rate, "metrics_ports": metrics_ports}
         opened = pool.apply(_load_phase, (open_args,))
     return {"closed": closed, "open": opened}
+
+
+def _drive_native(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None) -> dict[str, Any]:
+    """:func:`_drive` with the native generator (benchmarks/grpc_load/load.cc): the same requests, connections,
+    phases and result keys."""
+    import tempfile
+
+    from ledrec.serve import ledrec_pb2
+
+    binary = Path(config.cpp_client)
+    if not binary.is_file():
+        raise FileNotFoundError(f"{binary}: the C++ load generator is not built (bash benchmarks/grpc_load/build.sh)")
+    with tempfile.TemporaryDirectory(prefix="ledrec-load-") as tmp:
+        requests = Path(tmp) / "requests.bin"
+        with open(requests, "wb") as f:  # length-prefixed serialized RecommendRequest messages
+            for h in config.histories:
+                message = ledrec_pb2.RecommendRequest(
+                    partition=config.partition, item_ids=h, k=config.k, exclude_seen=config.exclude_seen
+                ).SerializeToString()
+                f.write(len(message).to_bytes(4, "little") + message)
+        common = [str(binary), "--target", f"127.0.0.1:{port}", "--requests", str(requests)]
+        common += ["--seconds", str(config.seconds), "--connections", str(max(2, 2 * config.workers)), "--wait"]
+        closed = _native_phase([*common, "--mode", "closed", "--clients", str(config.clients)], Path(tmp) / "closed")
+        open_cmd = [*common, "--mode", "open", "--rate", str(config.rate)]
+        opened = _native_phase(open_cmd, Path(tmp) / "open", metrics_ports)
+    closed["qps"] = closed.pop("completed") / closed.pop("elapsed_s")
+    n = opened["sent"]
+    opened.update(rate=config.rate, drain_s=opened.pop("elapsed_s") - n / config.rate)
+    return {"closed": closed, "open": opened}
+
+
+def _native_phase(cmd: list[str], out: Path, metrics_ports: list[int] | None = None) -> dict[str, Any]:
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    if proc.stdout.readline().strip() != "warm":  # it prints "warm" after its warm-up calls, then waits
+        proc.kill()
+        raise RuntimeError(f"{cmd[0]} failed during its warm-up (exit status {proc.wait()})")
+    before = _scrape_stages(metrics_ports) if metrics_ports else None  # only the measured requests count
+    stdout, _ = proc.communicate("go\n", timeout=float(cmd[cmd.index("--seconds") + 1]) * 3 + 120)
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["latency"] = _percentiles(np.fromfile(f"{out}.latency.f64"))
+    if result["mode"] == "open":
+        result["send_lag"] = _percentiles(np.fromfile(f"{out}.lag.f64"))
+        result["server"] = stage_quantiles(before, _scrape_stages(metrics_ports)) if before is not None else {}
+    return result
 
 
 def _free_ports(n: int) -> int:

@@ -60,6 +60,9 @@ class MultVAENet(nn.Module):
         mu, logvar = out.chunk(2, dim=1)  # (B, latent) each
         return mu, logvar
 
+    def weight_matrices(self) -> tuple[torch.Tensor, ...]:
+        return (self.in_vectors, self.to_latent.weight, self.from_latent.weight, self.out_vectors)
+
     def decode_query(self, z: torch.Tensor) -> torch.Tensor:
         """The last hidden layer g (B, hidden); logits = g · out_vectorsᵀ + out_bias."""
         return torch.tanh(self.from_latent(z))
@@ -103,6 +106,13 @@ class _MultAE(TorchRecommender):
         Option("hidden", int, 600, "encoder/decoder hidden layer width"),
         Option("latent", int, 200, "latent dimension", searchable=True),
         Option("dropout", float, 0.5, "input dropout probability", searchable=True),
+        Option(
+            "l2",
+            float,
+            0.0,
+            "L2 penalty l2·Σw² on the four weight matrices, added to the loss (Liang et al.'s λ: 0.01 for the DAE)",
+            searchable=True,
+        ),
         Option("negatives", int, 1000, "negatives per user for mult-css (shared by its positives)"),
         SHARE_NEGATIVES,
         # Liang et al. train 200 epochs and keep the best by validation; at lr 1e-3 the first epochs can
@@ -132,6 +142,8 @@ class _MultAE(TorchRecommender):
             n_items, self.batch_size, self.negatives, self.share_negatives
         )
         self.sparse_gradients_ = sparse
+        if self.l2 > 0 and sparse:
+            raise ValueError("--l2 needs dense gradients (loss mult, or mult-css on a small catalogue)")
         net = self.net_
         sparse_params = (net.in_vectors, net.out_vectors, net.out_bias) if sparse else ()
 
@@ -157,6 +169,8 @@ class _MultAE(TorchRecommender):
             )
             if logvar is not None:
                 loss = loss + kl_weight(int(net.steps), self.anneal_steps, self.beta_cap) * kl_divergence(mu, logvar)
+            if self.l2 > 0:  # weights only, not biases, as in the reference implementation
+                loss = loss + self.l2 * sum(w.pow(2).sum() for w in net.weight_matrices())
             net.steps += 1
             return loss
 
