@@ -116,3 +116,19 @@ def test_multi_feedback_run_passes_targets_and_pretraining(tmp_path):
     assert result["data"]["target_feedback"] == "buy"
     assert result["data"]["pretrain_feedback"] == ["view"] and result["data"]["exclude"] == "target"
     assert 0 <= result["metrics"]["recall@20"] <= 1
+
+
+def test_a_checkpointed_run_refits_into_its_own_checkpoint_and_resumes_both(tmp_path):
+    """The selection run and the refit train different matrices with different early stopping: the refit
+    keeps its own checkpoint beside the selection's, and running the command again resumes both."""
+    data = tmp_path / "data"
+    data.mkdir()
+    write_bars_without_valid(data)
+    ckpt = tmp_path / "ckpt"
+    params = {**CARVED_LED, "checkpoint_dir": [str(ckpt)]}
+    config = RunConfig(data=str(data), protocol="bars", model="led", params=params, progress=False)
+    first = run(config)
+    assert first["selection"]["refit"]
+    assert (ckpt / "manifest.json").is_file() and (tmp_path / "ckpt-refit" / "manifest.json").is_file()
+    again = run(config)  # both runs are complete: resumed, nothing retrained, the same model
+    assert again["metrics"] == first["metrics"]

@@ -289,5 +289,10 @@ class TorchRecommender(Recommender):
         raise NotImplementedError
 
     def refit_params(self) -> dict[str, Any]:
-        """Parameters to retrain on a larger training matrix with the number of epochs chosen here."""
-        return {**self.get_params(), "epochs": max(self.best_epoch_, 1), "patience": 0}
+        """Parameters to retrain on a larger training matrix with the number of epochs chosen here. A
+        checkpointed selection run gets a refit checkpoint of its own beside it (``DIR-refit``): the two train
+        different matrices, and both resume when the command is run again."""
+        params = {**self.get_params(), "epochs": max(self.best_epoch_, 1), "patience": 0}
+        if self.checkpoint_dir:
+            params["checkpoint_dir"] = self.checkpoint_dir.rstrip("/\\") + "-refit"
+        return params
