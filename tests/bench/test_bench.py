@@ -30,6 +30,10 @@ def test_table2_writes_every_row_and_reuses_them(tmp_path, capsys):
     stamp = (out / "led-mult.json").stat().st_mtime_ns
     assert main(argv) == 0
     assert (out / "led-mult.json").stat().st_mtime_ns == stamp
+    # ... and refuses to reuse a row that was run with other options
+    capsys.readouterr()
+    assert main([a.replace("led.dim=8", "led.dim=16") for a in argv]) == 2
+    assert "led-mult.json was run with other options (dim)" in capsys.readouterr().err
 
 
 def test_table2_rejects_unknown_rows_and_options(tmp_path, capsys):

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ledrec.io import write_json
+from ledrec.io import ArtifactError, write_json
 from ledrec.models import get_model
 from ledrec.train.run import RunConfig, run
 
@@ -61,15 +61,24 @@ def table2(
     for model, loss in rows:
         name = row_name(model, loss)
         path = out / f"{name}.json"
+        model_params = _defaults(model) | dict((params or {}).get(model, {}))
+        if loss is not None:
+            model_params["loss"] = [loss]
+        requested = json.loads(json.dumps(model_params))  # as the row's JSON keeps it (tuples become lists)
         if path.is_file():
-            log.info("table2: reusing %s", path)
             result = json.loads(path.read_text())
+            kept = result.get("requested")
+            if kept is not None and kept != requested:
+                changed = sorted(k for k in kept.keys() | requested.keys() if kept.get(k) != requested.get(k))
+                raise ArtifactError(
+                    f"{path} was run with other options ({', '.join(changed)}); "
+                    "delete it to rerun the row, or use another --out"
+                )
+            log.info("table2: reusing %s", path)
         else:
-            model_params = _defaults(model) | dict((params or {}).get(model, {}))
-            if loss is not None:
-                model_params["loss"] = [loss]
             log.info("table2: running %s with %s", name, model_params)
             result = run(replace(base, model=model, params=model_params, out=str(out / name)))
+            result["requested"] = requested  # what the row was asked to run: a later call with other options fails
             write_json(path, result)
         results.append(summarise(model, loss, result))
     reference = next((r for r in results if (r["model"], r["loss"]) == REFERENCE), None)
