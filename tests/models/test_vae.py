@@ -3,6 +3,7 @@ converging to the full softmax, learning a planted structure, resuming."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -128,10 +129,15 @@ def test_training_resumes_after_interruption_with_the_same_result(tmp_path):
     train, held = planted_task()
     common = {"hidden": 16, "latent": 4, "lr": 0.01, "batch_size": 128, "patience": 0, "anneal_steps": 10}
     straight = MultVAE(epochs=4, **common).fit(train, validation=held)
-    MultVAE(epochs=2, checkpoint_dir=str(tmp_path / "ck"), **common).fit(train, validation=held)
+    first = MultVAE(epochs=2, checkpoint_dir=str(tmp_path / "ck"), **common).fit(train, validation=held)
     resumed = MultVAE(epochs=4, checkpoint_dir=str(tmp_path / "ck"), **common).fit(train, validation=held)
     np.testing.assert_array_equal(resumed.out_vectors_, straight.out_vectors_)
     assert int(resumed.net_.steps) == int(straight.net_.steps)
+    # the training time counts the interrupted part too; a finished checkpoint reports it without retraining
+    kept = json.loads((tmp_path / "ck" / "manifest.json").read_text())["seconds"]
+    assert resumed.train_s_ >= kept > first.train_s_
+    done = MultVAE(epochs=4, checkpoint_dir=str(tmp_path / "ck"), **common).fit(train, validation=held)
+    assert done.train_s_ >= kept and done.history_ == resumed.history_
 
 
 def test_empty_history_gets_the_same_scores_for_everyone():

@@ -95,6 +95,7 @@ class Trainer:
         start = time.perf_counter()
         state = self._resume()
         epoch, history = state["epoch"], state["history"]
+        before = state["seconds"]  # training time of earlier runs of this checkpoint: the result counts all of it
         best_metric, best_epoch, best_state = state["best_metric"], state["best_epoch"], state["best_state"]
         if validate is not None and epoch == 0 and best_metric is None:
             best_metric, best_state = validate(), self._snapshot()  # epoch 0: the initial model is a candidate
@@ -135,18 +136,19 @@ class Trainer:
                     + (f", validation {record['metric']:.5f}" if "metric" in record else "")
                     + f" ({record['train_s']:.1f}s)"
                 )
-            self._checkpoint(epoch, history, best_metric, best_epoch, best_state, stale)
+            seconds = before + time.perf_counter() - start
+            self._checkpoint(epoch, history, best_metric, best_epoch, best_state, stale, seconds)
         if best_state is not None:
             self.module.load_state_dict(best_state)
         else:
             best_epoch = epoch
-        return TrainResult(best_epoch, best_metric, epoch, time.perf_counter() - start, history)
+        return TrainResult(best_epoch, best_metric, epoch, before + time.perf_counter() - start, history)
 
     # ------------------------------------------------------------------ state
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
 
-    def _checkpoint(self, epoch, history, best_metric, best_epoch, best_state, stale) -> None:
+    def _checkpoint(self, epoch, history, best_metric, best_epoch, best_state, stale, seconds) -> None:
         if not self.config.checkpoint_dir:
             return
         arrays = {f"model.{k}": v.cpu().numpy() for k, v in self.module.state_dict().items()}
@@ -173,13 +175,22 @@ class Trainer:
                 "best_metric": best_metric,
                 "best_epoch": best_epoch,
                 "stale": stale,
+                "seconds": seconds,
                 "param_groups": groups,
                 "optimizer_scalars": scalars,
             },
         )
 
     def _resume(self) -> dict[str, Any]:
-        fresh = {"epoch": 0, "history": [], "best_metric": None, "best_epoch": 0, "best_state": None, "stale": 0}
+        fresh = {
+            "epoch": 0,
+            "history": [],
+            "best_metric": None,
+            "best_epoch": 0,
+            "best_state": None,
+            "stale": 0,
+            "seconds": 0.0,
+        }
         directory = self.config.checkpoint_dir
         if not directory or not (Path(directory) / "manifest.json").is_file():
             return fresh
@@ -211,6 +222,8 @@ class Trainer:
             "best_epoch": manifest["best_epoch"],
             "best_state": best or None,
             "stale": manifest["stale"],
+            # checkpoints written before "seconds" was kept: the epochs' training time (validation not counted)
+            "seconds": manifest.get("seconds", sum(r.get("train_s", 0.0) for r in manifest["history"])),
         }
 
 
