@@ -385,23 +385,25 @@ def _drive_native(config: ServeBenchConfig, port: int, metrics_ports: list[int] 
                 f.write(len(message).to_bytes(4, "little") + message)
         common = [str(binary), "--target", f"127.0.0.1:{port}", "--requests", str(requests)]
         common += ["--seconds", str(config.seconds), "--connections", str(max(2, 2 * config.workers)), "--wait"]
-        closed = _native_phase([*common, "--mode", "closed", "--clients", str(config.clients)], Path(tmp) / "closed")
+        timeout = 3 * config.seconds + 120  # the phase, its warm-up and start-up, with room to spare
+        closed_cmd = [*common, "--mode", "closed", "--clients", str(config.clients)]
+        closed = _native_phase(closed_cmd, Path(tmp) / "closed", timeout)
         open_cmd = [*common, "--mode", "open", "--rate", str(config.rate)]
-        opened = _native_phase(open_cmd, Path(tmp) / "open", metrics_ports)
+        opened = _native_phase(open_cmd, Path(tmp) / "open", timeout, metrics_ports)
     closed["qps"] = closed.pop("completed") / closed.pop("elapsed_s")
     n = opened["sent"]
     opened.update(rate=config.rate, drain_s=opened.pop("elapsed_s") - n / config.rate)
     return {"closed": closed, "open": opened}
 
 
-def _native_phase(cmd: list[str], out: Path, metrics_ports: list[int] | None = None) -> dict[str, Any]:
+def _native_phase(cmd: list[str], out: Path, timeout: float, metrics_ports: list[int] | None = None) -> dict[str, Any]:
     proc = subprocess.Popen([*cmd, "--out", str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     if proc.stdout.readline().strip() != "warm":  # it prints "warm" after its warm-up calls, then waits
         proc.kill()
         raise RuntimeError(f"{cmd[0]} failed during its warm-up (exit status {proc.wait()})")
     before = _scrape_stages(metrics_ports) if metrics_ports else None  # only the measured requests count
-    stdout, _ = proc.communicate("go\n", timeout=float(cmd[cmd.index("--seconds") + 1]) * 3 + 120)
+    stdout, _ = proc.communicate("go\n", timeout=timeout)
     if proc.returncode:
         raise RuntimeError(f"{cmd[0]} exited with status {proc.returncode}")
     result = json.loads(stdout.strip().splitlines()[-1])
