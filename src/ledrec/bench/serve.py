@@ -53,8 +53,8 @@ class ServeBenchConfig:
     rate: float = 1000.0  # open loop, requests per second
     seconds: float = 10.0  # per load phase
     exclude_seen: bool = True
-    # load generator: "python" (grpc.aio, needs nothing more) or "cpp" (benchmarks/grpc_load, built separately:
-    # it spends a small fraction of the Python client's CPU time per request, on the cores the server shares)
+    # load generator: "python" (grpc.aio, needs nothing more) or "cpp" (benchmarks/grpc_load, built separately;
+    # at 1M items and 1,000 QPS it measured p50 912 µs where the Python generator measured 1,353 µs: README)
     client: str = "python"
     cpp_client: str = str(Path(__file__).resolve().parents[3] / "benchmarks" / "grpc_load" / "build" / "ledrec-load")
 
@@ -168,12 +168,7 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
 
     from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 
-    requests = [
-        ledrec_pb2.RecommendRequest(
-            partition=args["partition"], item_ids=h, k=args["k"], exclude_seen=args["exclude_seen"]
-        )
-        for h in args["histories"]
-    ]
+    requests = _requests(ledrec_pb2, args["histories"], args["partition"], args["k"], args["exclude_seen"])
     latencies: list[float] = []
     errors = 0
     # several connections: SO_REUSEPORT spreads connections (not requests) over the server's processes, so
@@ -253,6 +248,12 @@ async def _load_phase_async(args: dict[str, Any]) -> dict[str, Any]:
     finally:
         for c in channels:
             await c.close()
+
+
+def _requests(pb2: Any, histories: list[list[str]], partition: str, k: int, exclude_seen: bool) -> list[Any]:
+    """One RecommendRequest per history, as both load generators send them (``pb2``: the generated module,
+    imported by the caller, which may be a freshly spawned process)."""
+    return [pb2.RecommendRequest(partition=partition, item_ids=h, k=k, exclude_seen=exclude_seen) for h in histories]
 
 
 def _percentiles(seconds: list[float] | np.ndarray) -> dict[str, float]:
@@ -378,10 +379,8 @@ def _drive_native(config: ServeBenchConfig, port: int, metrics_ports: list[int] 
     with tempfile.TemporaryDirectory(prefix="ledrec-load-") as tmp:
         requests = Path(tmp) / "requests.bin"
         with open(requests, "wb") as f:  # length-prefixed serialized RecommendRequest messages
-            for h in config.histories:
-                message = ledrec_pb2.RecommendRequest(
-                    partition=config.partition, item_ids=h, k=config.k, exclude_seen=config.exclude_seen
-                ).SerializeToString()
+            for request in _requests(ledrec_pb2, config.histories, config.partition, config.k, config.exclude_seen):
+                message = request.SerializeToString()
                 f.write(len(message).to_bytes(4, "little") + message)
         common = [str(binary), "--target", f"127.0.0.1:{port}", "--requests", str(requests)]
         common += ["--seconds", str(config.seconds), "--connections", str(max(2, 2 * config.workers)), "--wait"]
