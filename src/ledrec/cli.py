@@ -327,13 +327,16 @@ def cmd_bench_table2(args: argparse.Namespace) -> int:
     from ledrec.bench.table2 import ROWS, row_name, table2
     from ledrec.train.run import RunConfig
 
+    by_name = {row_name(m, loss): (m, loss) for m, loss in ROWS}
     params: dict[str, dict[str, list[Any]]] = {}
     for spec in args.param:
         key, sep, value = spec.partition("=")
-        model, dot, option = key.partition(".")
+        scope, dot, option = key.partition(".")  # scope: a model (all its rows) or one row
+        model = by_name[scope][0] if scope in by_name else scope
         if not sep or not dot or model not in MODELS:
             raise argparse.ArgumentTypeError(
-                f"--param {spec!r}: expected MODEL.OPTION=VALUE[,VALUE…], MODEL in {list(MODELS)}"
+                f"--param {spec!r}: expected MODEL.OPTION=VALUE[,VALUE…] or ROW.OPTION=VALUE[,VALUE…], "
+                f"MODEL in {list(MODELS)}, ROW in {list(by_name)}"
             )
         known = {o.name: o for o in MODELS[model].options}
         name = option.replace("-", "_")
@@ -341,8 +344,7 @@ def cmd_bench_table2(args: argparse.Namespace) -> int:
             raise argparse.ArgumentTypeError(
                 f"--param {spec!r}: {model} has no option {option!r}; known: {sorted(known)}"
             )
-        params.setdefault(model, {})[name] = _parse_list(known[name], value)
-    by_name = {row_name(m, loss): (m, loss) for m, loss in ROWS}
+        params.setdefault(scope, {})[name] = _parse_list(known[name], value)
     wanted = [r.strip() for r in args.rows.split(",")] if args.rows else list(by_name)
     unknown = [r for r in wanted if r not in by_name]
     if unknown:
@@ -633,7 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL.OPTION=VALUES",
         help="an option for one model's rows, repeatable; a comma list of a searchable option is searched on "
-        "validation (e.g. --param led.dim=256 --param ease.lam=100,300,1000 --param vae.epochs=100)",
+        "validation (e.g. --param led.dim=256 --param ease.lam=100,300,1000 --param vae.epochs=100). "
+        "ROW.OPTION=VALUES sets it for one row only, over the model's (e.g. --param "
+        "vae-mult-css.checkpoint_dir=ckpt/vae-css)",
     )
     p.add_argument("--rows", default=None, help="comma-separated subset of rows (e.g. led-mult,vae-mult,ease)")
     _add_no_refit(p)

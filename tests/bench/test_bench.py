@@ -36,6 +36,19 @@ def test_table2_writes_every_row_and_reuses_them(tmp_path, capsys):
     assert "led-mult.json was run with other options (dim)" in capsys.readouterr().err
 
 
+def test_table2_row_options_override_their_models_for_that_row_only(tmp_path, capsys):
+    argv = ["bench", "table2", "--data", TINY, "--protocol", "strong", "--out", str(tmp_path), "--quiet"]
+    argv += ["--rows", "vae-mult,vae-mult-css", "--param", "vae.epochs=1", "--param", "vae.hidden=16"]
+    argv += ["--param", "vae-mult-css.hidden=8", "--param", "vae-mult-css.negatives=20"]
+    assert main(argv) == 0
+    rows = {r["loss"]: r["params"] for r in json.loads((tmp_path / "table2.json").read_text())["rows"]}
+    assert (rows["mult"]["hidden"], rows["mult-css"]["hidden"]) == (16, 8)
+    assert rows["mult-css"]["negatives"] == 20 and rows["mult"]["epochs"] == rows["mult-css"]["epochs"] == 1
+    capsys.readouterr()
+    assert main([*argv, "--param", "vae-foo.hidden=8"]) == 2
+    assert "ROW in" in capsys.readouterr().err
+
+
 def test_table2_rejects_unknown_rows_and_options(tmp_path, capsys):
     base = ["bench", "table2", "--data", TINY, "--protocol", "strong", "--out", str(tmp_path)]
     assert main([*base, "--rows", "led-foo"]) == 2

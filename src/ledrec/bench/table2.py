@@ -54,14 +54,15 @@ def table2(
     """Run (or reuse) every row; write ``<row>.json``, ``table2.json`` and ``table2.md`` into ``out``.
 
     ``base`` carries the data and protocol; ``params[model]`` the options for that model's rows (each a
-    list of candidates, searched on validation as ``ledrec run`` does)."""
+    list of candidates, searched on validation as ``ledrec run`` does); ``params[row]`` (e.g.
+    ``"vae-mult-css"``) options for that row only, over its model's (e.g. a checkpoint folder of its own)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for model, loss in rows:
         name = row_name(model, loss)
         path = out / f"{name}.json"
-        model_params = _defaults(model) | dict((params or {}).get(model, {}))
+        model_params = _defaults(model) | dict((params or {}).get(model, {})) | dict((params or {}).get(name, {}))
         if loss is not None:
             model_params["loss"] = [loss]
         requested = json.loads(json.dumps(model_params))  # as the row's JSON keeps it (tuples become lists)
