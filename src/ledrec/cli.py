@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ledrec import __version__
+from ledrec.data import PROTOCOLS
 from ledrec.data.interactions import DataError
-from ledrec.data.production import ProductionConfig
-from ledrec.data.splits import PROTOCOLS, PreparedData
-from ledrec.data.synthetic import SyntheticConfig
+from ledrec.errors import ConfigError
 from ledrec.io import ArtifactError, write_json
-from ledrec.models import MODELS
-from ledrec.models.base import Option
-from ledrec.simulate.ab import SimulationConfig
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from ledrec.data.splits import PreparedData
+    from ledrec.models.base import Option
     from ledrec.pretrain import ItemEmbeddings, PretrainConfig
+
 
 log = logging.getLogger("ledrec")
 
@@ -54,6 +53,8 @@ def _flag(name: str) -> str:
 
 def _model_options() -> dict[str, Option]:
     """Union of every model's options; a name shared by two models must mean the same type."""
+    from ledrec.models import MODELS
+
     merged: dict[str, Option] = {}
     for model in MODELS.values():
         for o in model.options:
@@ -168,6 +169,7 @@ def _add_no_refit(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ledrec.models import MODELS
     from ledrec.train.run import RunConfig, run
 
     model_cls = MODELS[args.model]
@@ -325,6 +327,7 @@ def cmd_bench_figure2(args: argparse.Namespace) -> int:
 
 def cmd_bench_table2(args: argparse.Namespace) -> int:
     from ledrec.bench.table2 import ROWS, row_name, table2
+    from ledrec.models import MODELS
     from ledrec.train.run import RunConfig
 
     by_name = {row_name(m, loss): (m, loss) for m, loss in ROWS}
@@ -368,7 +371,7 @@ def cmd_bench_table2(args: argparse.Namespace) -> int:
 
 def cmd_bench_table3(args: argparse.Namespace) -> int:
     from ledrec.bench.table3 import table3
-    from ledrec.data.production import GroundTruth, generate_log, read_events
+    from ledrec.data.production import GroundTruth, ProductionConfig, generate_log, read_events
 
     if args.data:
         event_log, manifest = read_events(args.data)
@@ -418,23 +421,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from ledrec.config import from_args
     from ledrec.serve.retriever import RetrieverConfig
-    from ledrec.serve.server import ServeConfig, serve_workers
+    from ledrec.serve.server import ServeConfig, check, run
 
-    index_params = {"ef_search": args.ef} if args.index != "exact" else {}
-    config = ServeConfig(
+    index_params = {"ef_search": args.ef} if args.ef is not None and args.index != "exact" else {}
+    retriever = from_args(RetrieverConfig, args, index_params=index_params)
+    config = from_args(
+        ServeConfig,
+        args,
         run_dir=args.run_dir,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
         metrics_port=None if args.metrics_port == 0 else args.metrics_port,
-        watch_s=args.watch,
-        retriever=RetrieverConfig(
-            index=args.index, index_params=index_params, exact_below=args.exact_below, max_history=args.max_history
-        ),
+        retriever=retriever,
     )
-    serve_workers(config)
-    return 0
+    if args.check:
+        print(json.dumps(check(config)))
+        return 0
+    return run(config)
 
 
 def cmd_bench_ann(args: argparse.Namespace) -> int:
@@ -513,7 +516,7 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ledrec.data.synthetic import generate, write_events
+    from ledrec.data.synthetic import SyntheticConfig, generate, write_events
 
     config = _from_flags(args, SyntheticConfig)
     data = generate(config)
@@ -534,17 +537,44 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ parser
-def build_parser() -> argparse.ArgumentParser:
+# ------------------------------------------------------------------------------------------------ parser
+# one line of help per command; a command's own parser (and what it imports) is built only when it runs
+HELP = {
+    "run": "prepare data, select on validation, fit, evaluate on test, print JSON",
+    "prepare": "apply a protocol and save the prepared dataset for reuse",
+    "bench": "paper figures and tables as commands (long runs)",
+    "export": "write the serving form of a run: [v; b] item vectors, the query map, catalogues (partitions)",
+    "serve": "the gRPC service: recent items -> top-k, cold start, catalogues, hot reload, Prometheus metrics",
+    "pretrain": "PMI + randomized SVD item embeddings, written as an artifact",
+    "info": "read a dataset and print its counts",
+    "generate": "write a synthetic multi-feedback event table (Parquet)",
+    "simulate": "the production-like world: generate its log, or run the simulated A/B test",
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser (``only=None``), or one with only command ``only`` built in full and the others as
+    one-line stubs (what ``main`` uses: ``ledrec serve`` never imports the training stack to parse flags)."""
     parser = argparse.ArgumentParser(
         prog="ledrec", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"ledrec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, build in _BUILDERS.items():
+        if only is None or only == name:
+            build(sub)
+        else:
+            sub.add_parser(name, help=HELP[name], add_help=False)
+    return parser
+
+
+def _parser_run(sub: Any) -> None:
+    from ledrec.models import MODELS
 
     p = sub.add_parser(
         "run",
-        help="prepare data, select on validation, fit, evaluate on test, print JSON",
+        help=HELP["run"],
         description="Prepare the data with a protocol, choose hyper-parameters on validation only "
         "(options given as comma-separated lists are searched), fit the final model, "
         "evaluate it on test and print one JSON object.",
@@ -582,9 +612,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
     p.set_defaults(func=cmd_run)
 
+
+def _parser_prepare(sub: Any) -> None:
     p = sub.add_parser(
         "prepare",
-        help="apply a protocol and save the prepared dataset for reuse",
+        help=HELP["prepare"],
         description="Read a dataset, apply a protocol (seeded) and save the result; "
         "'ledrec run --data DIR' reloads it.",
     )
@@ -592,9 +624,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write")
     p.set_defaults(func=cmd_prepare)
 
+
+def _parser_bench(sub: Any) -> None:
+    from ledrec.data.production import ProductionConfig
+
     bench = sub.add_parser(
         "bench",
-        help="paper figures and tables as commands (long runs)",
+        help=HELP["bench"],
         description="Benchmarks that reproduce the seed paper's figures and tables.",
     )
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
@@ -706,9 +742,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
     p.set_defaults(func=cmd_bench_serve)
 
+    p = bench_sub.add_parser(
+        "table3",
+        help="the paper's Table 3 on the production-like log: LED-BPR (uniform / banner negatives), init x tuning",
+        description="The production protocol (§9.2: last 7 days = target period, the rest split by user "
+        "90/10): Recall@20 on target clicks and click-rank over clicked banners for LED trained with BPR "
+        "(uniform negatives, or half of them from the banners' non-clicked items) x init random/svd x tuning "
+        "full/project, LED-Mult, Mult-VAE and popularity. Data: a directory of 'ledrec simulate generate', or "
+        "a world generated from the flags.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", default=None, help="directory written by 'ledrec simulate generate' (default: generate)")
+    p.add_argument("--out", default="runs/table3", help="directory for table3.json and table3.md")
+    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation)")
+    p.add_argument("--dim", type=int, default=64, help="LED embedding dimension")
+    p.add_argument(
+        "--negatives", type=int, default=100, help="BPR negatives per user (half from its banners in those rows)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_dataclass_flags(p, ProductionConfig)
+    p.set_defaults(func=cmd_bench_table3)
+
+
+def _parser_export(sub: Any) -> None:
     p = sub.add_parser(
         "export",
-        help="write the serving form of a run: [v; b] item vectors, the query map, catalogues (partitions)",
+        help=HELP["export"],
         description="Export a trained LED (or raw SVD) run directory for serving: item vectors with the bias as "
         "an extra dimension, the encoder, and one catalogue per partition (country/merchant) read from --data's "
         "partition column. Writes RUN_DIR/serving (or --out).",
@@ -720,30 +779,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="where to write the export (default RUN_DIR/serving)")
     p.set_defaults(func=cmd_export)
 
+
+def _parser_serve(sub: Any) -> None:
+    from ledrec.config import add_flags
+    from ledrec.serve.retriever import RetrieverConfig
+    from ledrec.serve.server import ServeConfig
+
     p = sub.add_parser(
         "serve",
-        help="the gRPC service: recent items -> top-k, cold start, catalogues, hot reload, Prometheus metrics",
+        help=HELP["serve"],
         description="Serve a run directory or serving export over gRPC (ledrec.v1.Recommender, grpc.health.v1, "
-        "reflection). SIGHUP, or pointing RUN_DIR (a symlink) at another run, reloads the model without failing "
-        "a request; SIGTERM drains in-flight requests and stops. Metrics in Prometheus text format on "
-        "http://HOST:METRICS_PORT/metrics (worker i: METRICS_PORT + i).",
+        "reflection) on 127.0.0.1 unless --host says otherwise. A model serves only after full validation and "
+        "a self-check per catalogue against exact scoring; health is NOT_SERVING until then. SIGHUP, or "
+        "pointing RUN_DIR (a symlink) at another run, reloads the model without failing a request; a new model "
+        "that fails validation is refused and the old one keeps serving. SIGTERM: NOT_SERVING, answer what is "
+        "queued (at most --grace seconds), exit. Prints one JSON line when serving. Metrics in Prometheus text "
+        "format on http://METRICS_HOST:METRICS_PORT/metrics (worker i: METRICS_PORT + i).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_dir", help="run directory ('ledrec run --out'), its export, or a symlink to either")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept remote clients)")
-    p.add_argument("--port", type=int, default=50051, help="gRPC port")
-    p.add_argument("--workers", type=int, default=1, help="processes sharing the port (use the number of cores)")
-    p.add_argument("--metrics-port", type=int, default=9100, help="Prometheus port (0: none)")
-    p.add_argument("--watch", type=float, default=2.0, help="seconds between checks of RUN_DIR for a new model")
-    p.add_argument("--index", default="hnswlib", help="ANN index for large catalogues: hnswlib, faiss, usearch, exact")
-    p.add_argument("--ef", type=int, default=100, help="ANN search effort (ef_search)")
-    p.add_argument("--exact-below", type=int, default=5000, help="catalogues smaller than this are searched exactly")
-    p.add_argument("--max-history", type=int, default=1000, help="requests with more history items are refused")
+    add_flags(p, ServeConfig)
+    g = p.add_argument_group("retrieval")
+    add_flags(g, RetrieverConfig)
+    g.add_argument("--ef", type=int, default=None, help="ANN search effort (ef_search; default: the index's, 100)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="load, validate and self-check the model, print the result as JSON and exit (0: it would serve)",
+    )
     p.set_defaults(func=cmd_serve)
 
+
+def _parser_pretrain(sub: Any) -> None:
     p = sub.add_parser(
         "pretrain",
-        help="PMI + randomized SVD item embeddings, written as an artifact",
+        help=HELP["pretrain"],
         description="Count item co-occurrences in user timelines, compute (shifted positive) PMI with smoothed "
         "context counts, factorise it with randomized SVD and write the item embeddings (npy + manifest). With "
         "--protocol, only the protocol's training data is used (so that 'ledrec run --model led --embeddings DIR' "
@@ -778,18 +848,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-fraction", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_pretrain)
 
+
+def _parser_info(sub: Any) -> None:
     p = sub.add_parser(
         "info",
-        help="read a dataset and print its counts",
+        help=HELP["info"],
         description="Read a dataset with the detected (or named) reader and print counts as JSON.",
     )
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--format", default=None, help="force a reader")
     p.set_defaults(func=cmd_info)
 
+
+def _parser_generate(sub: Any) -> None:
+    from ledrec.data.synthetic import SyntheticConfig
+
     p = sub.add_parser(
         "generate",
-        help="write a synthetic multi-feedback event table (Parquet)",
+        help=HELP["generate"],
         description="Generate the seeded synthetic event log (views, clicks, sales, partitions) "
         "described in ledrec.data.synthetic and write it as Parquet.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -798,30 +874,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_flags(p, SyntheticConfig)
     p.set_defaults(func=cmd_generate)
 
-    p = bench_sub.add_parser(
-        "table3",
-        help="the paper's Table 3 on the production-like log: LED-BPR (uniform / banner negatives), init x tuning",
-        description="The production protocol (§9.2: last 7 days = target period, the rest split by user "
-        "90/10): Recall@20 on target clicks and click-rank over clicked banners for LED trained with BPR "
-        "(uniform negatives, or half of them from the banners' non-clicked items) x init random/svd x tuning "
-        "full/project, LED-Mult, Mult-VAE and popularity. Data: a directory of 'ledrec simulate generate', or "
-        "a world generated from the flags.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--data", default=None, help="directory written by 'ledrec simulate generate' (default: generate)")
-    p.add_argument("--out", default="runs/table3", help="directory for table3.json and table3.md")
-    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation)")
-    p.add_argument("--dim", type=int, default=64, help="LED embedding dimension")
-    p.add_argument(
-        "--negatives", type=int, default=100, help="BPR negatives per user (half from its banners in those rows)"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_dataclass_flags(p, ProductionConfig)
-    p.set_defaults(func=cmd_bench_table3)
+
+def _parser_simulate(sub: Any) -> None:
+    from ledrec.data.production import ProductionConfig
+    from ledrec.simulate.ab import SimulationConfig
 
     simulate = sub.add_parser(
         "simulate",
-        help="the production-like world: generate its log, or run the simulated A/B test",
+        help=HELP["simulate"],
         description="A production-like retargeting world with a written-down ground truth "
         "(ledrec.data.production): merchants, countries, categories, prices, views, banner displays, "
         "clicks and sales.",
@@ -859,7 +919,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_flags(p, ProductionConfig, skip=("seed",))
     _add_dataclass_flags(p, SimulationConfig, skip=("world",))
     p.set_defaults(func=cmd_simulate_ab)
-    return parser
+
+
+_BUILDERS = {
+    "run": _parser_run,
+    "prepare": _parser_prepare,
+    "bench": _parser_bench,
+    "export": _parser_export,
+    "serve": _parser_serve,
+    "pretrain": _parser_pretrain,
+    "info": _parser_info,
+    "generate": _parser_generate,
+    "simulate": _parser_simulate,
+}
 
 
 def _add_dataclass_flags(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -883,7 +955,7 @@ def _from_flags(args: argparse.Namespace, cls: type, **extra: Any) -> Any:
 
 
 def cmd_simulate_generate(args: argparse.Namespace) -> int:
-    from ledrec.data.production import GroundTruth, generate_log, summary, write_dataset
+    from ledrec.data.production import GroundTruth, ProductionConfig, generate_log, summary, write_dataset
 
     truth = GroundTruth(_from_flags(args, ProductionConfig))
     event_log = generate_log(truth)
@@ -893,7 +965,8 @@ def cmd_simulate_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_ab(args: argparse.Namespace) -> int:
-    from ledrec.simulate.ab import simulate
+    from ledrec.data.production import ProductionConfig
+    from ledrec.simulate.ab import SimulationConfig, simulate
     from ledrec.simulate.report import write_report
 
     world = _from_flags(args, ProductionConfig, seed=args.seed)
@@ -906,7 +979,9 @@ def cmd_simulate_ab(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), "")  # the first word that is not an option
+    parser = build_parser(only=command if command in HELP else "")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -915,7 +990,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (DataError, ArtifactError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
+    except (DataError, ArtifactError, ConfigError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
         print(f"ledrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

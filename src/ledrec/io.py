@@ -128,13 +128,38 @@ def save_artifact(
 
 
 def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) -> dict[str, Any]:
+    """The manifest of an artifact directory, checked for what every reader relies on: valid JSON, an
+    object with a ``kind`` (the expected one when ``kind`` is given) and an ``arrays`` table."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise ArtifactError(f"{directory}: no {MANIFEST}; not an ledrec artifact directory")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("arrays", {}), dict):
+        raise ArtifactError(f"{path}: not an ledrec manifest (expected an object with an 'arrays' table)")
     if kind is not None and manifest.get("kind") != kind:
         raise ArtifactError(f"{directory}: artifact kind is {manifest.get('kind')!r}, expected {kind!r}")
     return manifest
+
+
+def array_path(directory: str | os.PathLike[str], name: str, meta: Any) -> Path:
+    """Where the manifest says array ``name`` is: a plain file name inside ``directory``. Absolute paths,
+    ``..``, sub-folders and links that lead elsewhere are refused, so a manifest can never make a reader
+    open a file outside its artifact."""
+    manifest = Path(directory) / MANIFEST
+    if not isinstance(meta, dict) or not isinstance(meta.get("file"), str) or not isinstance(meta.get("sha256"), str):
+        raise ArtifactError(f"{manifest}: array {name!r} has no 'file' and 'sha256' entry")
+    file = meta["file"]
+    if not file or Path(file).is_absolute() or Path(file).name != file or file in (".", ".."):
+        raise ArtifactError(
+            f"{manifest}: array {name!r} points to {file[:200]!r}; only a file name inside the artifact"
+        )
+    path = Path(directory) / file
+    if path.is_symlink() and not path.resolve().is_relative_to(Path(directory).resolve()):
+        raise ArtifactError(f"{path}: a link to a file outside the artifact")
+    return path
 
 
 def load_artifact(
@@ -145,10 +170,18 @@ def load_artifact(
     manifest = read_manifest(directory, kind)
     arrays = {}
     for name, meta in manifest["arrays"].items():
-        path = directory / meta["file"]
+        path = array_path(directory, name, meta)
         if not path.is_file():
             raise ArtifactError(f"{path}: listed in the manifest but missing")
         if verify and sha256_file(path) != meta["sha256"]:
             raise ArtifactError(f"{path}: sha256 does not match the manifest (corrupt or modified)")
-        arrays[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        try:
+            array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:  # a truncated or foreign file, or an object array
+            raise ArtifactError(f"{path}: not a readable .npy array ({exc})") from None
+        if "shape" in meta and list(array.shape) != meta["shape"]:
+            raise ArtifactError(f"{path}: shape {list(array.shape)}, the manifest says {meta['shape']}")
+        if "dtype" in meta and str(array.dtype) != meta["dtype"]:
+            raise ArtifactError(f"{path}: dtype {array.dtype}, the manifest says {meta['dtype']}")
+        arrays[name] = array
     return arrays, manifest

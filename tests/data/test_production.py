@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ledrec.data.interactions import dedupe_rows
 from ledrec.data.production import (
     CLICK,
     DISPLAY,
@@ -12,7 +13,6 @@ from ledrec.data.production import (
     VIEW,
     GroundTruth,
     ProductionConfig,
-    dedupe_rows,
     generate_log,
     production_protocol,
     read_events,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ledrec.export.mips import ServingModel, from_model, nearest_neighbour_form, partition_items
+from ledrec.export.mips import ServingModel, from_model, partition_items
+from ledrec.index.base import nearest_neighbour_form
 from ledrec.models import EASE, LED
 from tests.conftest import planted_task
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from ledrec.export.mips import ServingModel
-from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig
+from ledrec.io import sha256_file
+from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig, SelfCheckError
 
 
 def toy_model(n_items: int = 400, dim: int = 8, seed: int = 0) -> ServingModel:
@@ -90,15 +93,103 @@ def test_small_catalogues_use_the_exact_index():
     assert {type(i).__name__ for i in r.indexes.values()} == {"ExactIndex"}
 
 
-def test_graphs_are_cached_per_model_version(tmp_path):
+def test_graphs_are_cached_per_model_content(tmp_path):
     config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
     first = Retriever(toy_model(seed=0), config)
     files = sorted(tmp_path.glob("hnsw-*.bin"))
-    assert len(files) == 2  # one graph per partition
+    assert len(files) == 2 and set(first.cache_events.values()) == {"built"}  # one graph per partition
     stamps = [f.stat().st_mtime_ns for f in files]
     again = Retriever(toy_model(seed=0), config)  # loads, does not rebuild
-    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert [f.stat().st_mtime_ns for f in files] == stamps and set(again.cache_events.values()) == {"hit"}
     request = ("fr", ["i1", "i2"], 10)
     assert again.recommend(*request).item_ids == first.recommend(*request).item_ids
-    Retriever(toy_model(seed=1), config)  # another model: its own graphs
-    assert len(list(tmp_path.glob("hnsw-*.bin"))) == 4
+    other = Retriever(toy_model(seed=1), config)  # another model: its own graphs, the old ones dropped
+    assert set(other.cache_events.values()) == {"built"}
+    assert len(list(tmp_path.glob("hnsw-*.bin"))) == 2 and not set(files) & set(tmp_path.glob("hnsw-*.bin"))
+
+
+def exact_top(model: ServingModel, partition: str, history: list[int], k: int) -> list[str]:
+    """The oracle: exact scores over the partition, the history left out."""
+    items = model.partitions[partition]
+    scores = model.scores(model.user_vector(np.array(history)), items)
+    keep = ~np.isin(items, history)
+    order = np.argsort(-scores[keep], kind="stable")[:k]
+    return model.item_ids[items[keep][order]].tolist()
+
+
+def recall_vs_exact(retriever: Retriever, partition: str, n: int = 30, k: int = 10) -> float:
+    rng = np.random.default_rng(5)
+    items = retriever.partitions[partition]
+    hits = []
+    for _ in range(n):
+        history = rng.choice(items, 3, replace=False).tolist()
+        got = retriever.recommend(partition, [f"i{i}" for i in history], k).item_ids
+        hits.append(len(set(got) & set(exact_top(retriever.model, partition, history, k))) / k)
+    return float(np.mean(hits))
+
+
+def test_catalogue_membership_is_part_of_the_version_and_of_the_graph_key(tmp_path):
+    """Re-exporting a model with other members under the same partition names must not reuse the graphs
+    (it did: same model_version, recall@20 against exact fell from .996 to .07)."""
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
+    before = toy_model()
+    Retriever(before, config)
+    after = toy_model()
+    after.partitions = {"fr": np.arange(100, 400), "de": np.arange(0, 150)}  # same names, other members
+    assert after.version != before.version
+    retriever = Retriever(after, config)
+    assert set(retriever.cache_events.values()) == {"built"}
+    assert recall_vs_exact(retriever, "fr") > 0.9 and recall_vs_exact(retriever, "de") > 0.9
+
+
+def test_a_corrupted_cached_graph_is_rebuilt_not_served(tmp_path):
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
+    Retriever(toy_model(), config)
+    for graph in tmp_path.glob("hnsw-*.bin"):
+        data = bytearray(graph.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped byte
+        graph.write_bytes(bytes(data))
+    retriever = Retriever(toy_model(), config)
+    assert all(e.startswith("rebuilt: ") and "sha256" in e for e in retriever.cache_events.values())
+    assert recall_vs_exact(retriever, "fr") > 0.9
+    assert set(Retriever(toy_model(), config).cache_events.values()) == {"hit"}  # the rebuilt graph is cached
+
+
+def test_a_cached_graph_of_other_vectors_fails_the_self_check_and_is_rebuilt(tmp_path):
+    """A graph whose checksum verifies but that indexes other vectors (copied over by hand, sidecar too)."""
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path / "ours"), index_params={"M": 8})
+    Retriever(toy_model(seed=0), config)
+    Retriever(
+        toy_model(seed=3), RetrieverConfig(exact_below=0, cache_dir=str(tmp_path / "theirs"), index_params={"M": 8})
+    )
+    by_size = lambda folder: sorted(folder.glob("hnsw-*.bin"), key=lambda p: p.stat().st_size)  # noqa: E731
+    for mine, theirs in zip(by_size(tmp_path / "ours"), by_size(tmp_path / "theirs"), strict=True):  # fr↔fr, de↔de
+        mine.write_bytes(theirs.read_bytes())
+        sidecar = mine.with_suffix(".json")
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "sha256": sha256_file(mine)}))
+    retriever = Retriever(toy_model(seed=0), config)
+    assert set(retriever.cache_events.values()) == {"hit"}  # it verifies: the file is what its sidecar says
+    with pytest.raises(SelfCheckError, match="recall"):
+        retriever._check_partition("fr", 10, 0)
+    retriever.self_check()  # rebuilds what fails, then passes
+    assert all(e.startswith("rebuilt: ") for e in retriever.cache_events.values())
+    assert recall_vs_exact(retriever, "fr") > 0.9
+
+
+def test_the_self_check_refuses_an_index_of_other_vectors():
+    model = toy_model(seed=0)
+    wrong = Retriever(toy_model(seed=1), RetrieverConfig(exact_below=0, index_params={"M": 8})).indexes
+    with pytest.raises(SelfCheckError, match="partition"):
+        Retriever(model, RetrieverConfig(exact_below=0), indexes=wrong).self_check()
+    Retriever(model, RetrieverConfig(exact_below=0, index_params={"M": 8})).self_check()  # the right one passes
+
+
+def test_exact_search_masks_the_history_and_matches_the_oracle():
+    retriever = Retriever(toy_model(), RetrieverConfig(exact_below=10_000))
+    for history in ([1, 2, 3], [5, 5, 299], list(range(0, 295))):
+        ids = [f"i{i}" for i in history]
+        got = retriever.recommend("fr", ids, 10)
+        want = exact_top(retriever.model, "fr", sorted(set(history)), 10)
+        assert got.item_ids == want
+    everything = retriever.recommend("fr", [f"i{i}" for i in range(300)], 10)  # nothing left to recommend
+    assert everything.item_ids == []

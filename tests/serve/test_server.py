@@ -115,7 +115,7 @@ def test_prometheus_metrics(server):
     text = urllib.request.urlopen(f"http://127.0.0.1:{server.ports[1]}/metrics", timeout=DEADLINE).read().decode()
     assert 'ledrec_stage_seconds_count{stage="user_embedding"} 3.0' in text
     assert 'ledrec_stage_seconds_count{stage="knn"} 3.0' in text
-    assert 'ledrec_requests_total{code="OK"} 3.0' in text
+    assert 'ledrec_requests_total{code="OK",method="ledrec.v1.Recommender/Recommend"} 3.0' in text
     assert "ledrec_unknown_items_total 3.0" in text
 
 

@@ -239,3 +239,16 @@ def encode_shared(*columns: np.ndarray) -> tuple[Vocabulary, list[np.ndarray]]:
     lengths = [len(c) for c in columns]
     vocab, codes = Vocabulary.encode(np.concatenate([np.asarray(c) for c in columns]))
     return vocab, np.split(codes, np.cumsum(lengths)[:-1])
+
+
+def dedupe_rows(a: np.ndarray) -> np.ndarray:
+    """Replace repeats within each row by -1 and move the -1 slots to the end, keeping the order."""
+    out = a.copy()
+    s = np.sort(a, axis=1)
+    order = np.argsort(a, axis=1, kind="stable")
+    dup = np.zeros_like(a, dtype=bool)
+    dup[:, 1:] = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
+    rows = np.nonzero(dup)[0]
+    out[rows, order[dup]] = -1
+    keep_order = np.argsort(out < 0, axis=1, kind="stable")
+    return np.take_along_axis(out, keep_order, axis=1)

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
-from ledrec.data.interactions import DataError, Vocabulary, user_item_matrix
+from ledrec.data.interactions import DataError, Vocabulary, dedupe_rows, user_item_matrix
 from ledrec.data.splits import PreparedData, eval_set
 from ledrec.data.synthetic import DAY, sample_by_group
 from ledrec.io import atomic_path, write_json
@@ -306,19 +306,6 @@ def logging_policy_banners(truth: GroundTruth, merchants: np.ndarray, rng: np.ra
     ).reshape(n, c.max_banner)
     draws[np.arange(c.max_banner)[None, :] >= size[:, None]] = -1
     return dedupe_rows(draws)
-
-
-def dedupe_rows(a: np.ndarray) -> np.ndarray:
-    """Replace repeats within each row by -1 and move the -1 slots to the end, keeping the order."""
-    out = a.copy()
-    s = np.sort(a, axis=1)
-    order = np.argsort(a, axis=1, kind="stable")
-    dup = np.zeros_like(a, dtype=bool)
-    dup[:, 1:] = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
-    rows = np.nonzero(dup)[0]
-    out[rows, order[dup]] = -1
-    keep_order = np.argsort(out < 0, axis=1, kind="stable")
-    return np.take_along_axis(out, keep_order, axis=1)
 
 
 def write_dataset(truth: GroundTruth, log: EventLog, directory: str | Path) -> Path:

@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ledrec.data import PROTOCOLS
 from ledrec.data.interactions import DataError, Interactions, Vocabulary
 from ledrec.data.readers import Dataset
 from ledrec.io import load_artifact, save_artifact
-
-PROTOCOLS = ("strong", "bars")
 
 
 @dataclass

@@ -4,19 +4,23 @@ LED scores s(u, i) = ⟨q(u), v_i⟩ + b_i with q(u) = (1/T · Σ_t v_{i_t}) · 
 identity otherwise). Appending the bias to the item vector and a 1 to the query turns the score into one
 inner product, ⟨[q; 1], [v_i; b_i]⟩ = s(u, i), so top-k is a maximum-inner-product search (MIPS).
 
-ANN libraries lose recall on raw inner product with vectors of unequal norms (hnswlib issues #74, #214,
-#570), so we also offer the standard reduction of MIPS to nearest-neighbour search (Bachrach et al.,
-RecSys 2014): items x ↦ [x; √(M² − ‖x‖²)] with M = max ‖x‖, queries q ↦ [q; 0]. Then every item has norm
-M and ‖q̃ − x̃‖² = ‖q‖² + M² − 2⟨q, x⟩: the nearest item is the one with the largest inner product.
+(How an ANN library is made to search by inner product is the index's concern: ``ledrec.index.base``.)
 
 A :class:`ServingModel` also carries the catalogues (partitions: country, merchant): the items each may
-recommend. Saved as ``.npy`` + JSON manifest like every artifact.
+recommend. Saved as ``.npy`` + JSON manifest like every artifact, and validated in full before it is used
+(:meth:`ServingModel.validate`): the service must never answer from an export it cannot trust.
+
+Its :attr:`~ServingModel.version` is a content hash over everything it serves (ids, vectors, biases, query
+map, catalogue membership, the reduction): two exports answer alike exactly when their versions agree, so
+a graph cached for one can never be used for another. Only numpy here: serving never imports torch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from ledrec.io import load_artifact, save_artifact
+from ledrec.io import ArtifactError, load_artifact, read_manifest, save_artifact
 
 DEFAULT_PARTITION = ""  # a model exported without partitions serves one catalogue under this name
+KIND = "serving-model"
+REDUCTIONS = ("mean", "sqrt")
+# the arrays of an export (encoder_vectors only when the encoder is not tied to the decoder)
+REQUIRED = (
+    "item_ids",
+    "item_vectors",
+    "item_bias",
+    "query_map",
+    "partition_ids",
+    "partition_indptr",
+    "partition_items",
+)
+SERVABLE_MODELS = ("led", "svd")  # models whose user vector is a mean of item vectors (no per-user parameter)
 
 
 @dataclass
@@ -44,6 +61,7 @@ class ServingModel:
         if not self.partitions:
             self.partitions = {DEFAULT_PARTITION: np.arange(len(self.item_ids), dtype=np.int64)}
         self._index: dict[str, int] | None = None
+        self._digests: dict[str, str] | None = None  # sha256 of each saved array, when loaded from disk
         # full fine-tuning (and raw SVD) has Q = I: skip the d × d product on the request path
         self._identity_map = bool(
             np.array_equal(self.query_map, np.eye(len(self.query_map), dtype=self.query_map.dtype))
@@ -55,11 +73,58 @@ class ServingModel:
 
     @cached_property
     def version(self) -> str:
-        """A short content hash: which model answered a request (hashed once: 400 MB at 1M items)."""
-        h = hashlib.sha256()
-        for a in (self.item_vectors, self.item_bias, self.query_map):
-            h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()[:12]
+        """Content hash of everything served (16 hex digits). A loaded export takes it from its manifest's
+        checksums, which loading has just verified against the files; a model built in memory hashes the
+        bytes it would save. The two agree, so a model keeps its version through save and load."""
+        digests = self._digests if self._digests is not None else _npy_digests(self.arrays())
+        return content_version(digests, self.reduce)
+
+    def validate(self, source: str = "model") -> None:
+        """Refuse (:class:`~ledrec.io.ArtifactError`, naming ``source`` and what is wrong) anything that
+        could make a request fail or answer wrong: shapes and dtypes that disagree (ids ↔ vectors ↔ biases ↔
+        query map d × d), values that are not finite, duplicate ids, catalogue members out of range."""
+        n = len(self.item_ids)
+
+        def check(ok: bool, what: str) -> None:
+            if not ok:
+                raise ArtifactError(f"{source}: {what}")
+
+        check(
+            self.item_ids.ndim == 1 and self.item_ids.dtype.kind == "U",
+            f"item_ids must be (I,) strings, not {self.item_ids.dtype} {self.item_ids.shape}",
+        )
+        for name in ("item_vectors", "encoder_vectors"):
+            a = getattr(self, name)
+            check(a.dtype == np.float32 and a.ndim == 2, f"{name} must be (I, d) float32, not {a.dtype} {a.shape}")
+            check(a.shape[0] == n, f"{name} has {a.shape[0]} rows for {n} item ids")
+        d = self.item_vectors.shape[1]
+        check(d > 0, "item vectors have no dimension")
+        check(
+            self.encoder_vectors.shape[1] == d,
+            f"encoder_vectors have d = {self.encoder_vectors.shape[1]}, item_vectors {d}",
+        )
+        check(
+            self.item_bias.dtype == np.float32 and self.item_bias.shape == (n,),
+            f"item_bias must be ({n},) float32, not {self.item_bias.dtype} {self.item_bias.shape}",
+        )
+        check(
+            self.query_map.dtype == np.float32 and self.query_map.shape == (d, d),
+            f"query_map must be ({d}, {d}) float32, not {self.query_map.dtype} {self.query_map.shape}",
+        )
+        for name in ("item_vectors", "encoder_vectors", "item_bias", "query_map"):
+            bad = np.size(getattr(self, name)) - int(np.isfinite(getattr(self, name)).sum())
+            check(bad == 0, f"{name} has {bad} values that are not finite (NaN or inf)")
+        check(self.reduce in REDUCTIONS, f"reduce must be one of {REDUCTIONS}, not {self.reduce!r}")
+        check(len(np.unique(self.item_ids)) == n, "item_ids has duplicates: an id would name two items")
+        check(len(self.partitions) > 0, "no catalogue (partition)")
+        for name, items in self.partitions.items():
+            label = f"partition {name[:64]!r}"
+            check(
+                items.ndim == 1 and items.dtype.kind == "i" and len(items) > 0,
+                f"{label} must be a non-empty list of item indices",
+            )
+            check(bool(items.min() >= 0 and items.max() < n), f"{label} has item indices outside 0..{n - 1}")
+            check(bool(np.all(items[1:] > items[:-1])), f"{label} is not sorted and duplicate-free")
 
     # ---------------------------------------------------------------- requests
     def _id_map(self) -> dict[str, int]:
@@ -67,11 +132,14 @@ class ServingModel:
             self._index = {s: i for i, s in enumerate(self.item_ids.tolist())}
         return self._index
 
-    def lookup(self, original_ids: list[str]) -> tuple[np.ndarray, int]:
-        """Item indices of the known ids (order kept) and the number of unknown ids (the request path)."""
+    def lookup(self, original_ids: Sequence[str]) -> tuple[np.ndarray, int]:
+        """Item indices of the known ids, each once, in the order of first appearance, and the number of
+        unknown ids (the request path). Once: the model was trained and is evaluated on 0/1 histories, so a
+        repeated view must not weigh an item twice in the user vector."""
         get = self._id_map().get
-        found = [i for i in (get(x) for x in original_ids) if i is not None]
-        return np.asarray(found, dtype=np.int64), len(original_ids) - len(found)
+        indices = [get(x) for x in original_ids]
+        found = list(dict.fromkeys(i for i in indices if i is not None))
+        return np.asarray(found, dtype=np.int64), indices.count(None)
 
     def indices(self, original_ids: np.ndarray) -> np.ndarray:
         """Item index of every original id, -1 where the model does not know it (bulk, aligned)."""
@@ -100,7 +168,8 @@ class ServingModel:
         return np.hstack([self.item_vectors[sel], self.item_bias[sel, None]]).astype(np.float32)
 
     # ---------------------------------------------------------------- persistence
-    def save(self, directory: str | os.PathLike[str]) -> Path:
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the export, exactly as :meth:`save` writes them."""
         names = sorted(self.partitions)
         sizes = [len(self.partitions[n]) for n in names]
         arrays = {
@@ -112,28 +181,121 @@ class ServingModel:
             "partition_indptr": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             "partition_items": np.concatenate([self.partitions[n] for n in names]).astype(np.int64),
         }
-        tied = self.encoder_vectors is self.item_vectors or np.shares_memory(self.encoder_vectors, self.item_vectors)
-        if not tied:
+        if not self.tied:
             arrays["encoder_vectors"] = self.encoder_vectors
-        config = {"reduce": self.reduce, "tied": bool(tied), "version": self.version}
-        return save_artifact(directory, "serving-model", arrays, config=config, extra={"info": self.info})
+        return arrays
+
+    @property
+    def tied(self) -> bool:
+        return self.encoder_vectors is self.item_vectors or np.shares_memory(self.encoder_vectors, self.item_vectors)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        self.validate(str(directory))
+        config = {"reduce": self.reduce, "tied": self.tied, "content_version": self.version}
+        return save_artifact(directory, KIND, self.arrays(), config=config, extra={"info": self.info})
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], mmap: bool = False) -> ServingModel:
-        a, manifest = load_artifact(directory, kind="serving-model", mmap=mmap)
-        ptr, flat = a["partition_indptr"], a["partition_items"]
-        partitions = {str(n): np.asarray(flat[ptr[k] : ptr[k + 1]]) for k, n in enumerate(a["partition_ids"])}
-        vectors = np.asarray(a["item_vectors"], dtype=np.float32)
-        return cls(
-            item_ids=np.asarray(a["item_ids"]).astype(str),
-            encoder_vectors=vectors if manifest["config"]["tied"] else np.asarray(a["encoder_vectors"]),
+        """Read and validate an export (:class:`~ledrec.io.ArtifactError` naming the file and the fault)."""
+        a, manifest = load_artifact(directory, kind=KIND, mmap=mmap)
+        config = manifest.get("config", {})
+        tied = config.get("tied")
+        missing = [n for n in (*REQUIRED, *(() if tied else ("encoder_vectors",))) if n not in a]
+        if missing or not isinstance(tied, bool):
+            raise ArtifactError(f"{directory}: the export lacks {', '.join(missing) or 'config.tied'}")
+        ptr, flat, names = a["partition_indptr"], a["partition_items"], a["partition_ids"]
+        if not (
+            ptr.dtype.kind == "i" and ptr.shape == (len(names) + 1,) and names.dtype.kind == "U" and flat.ndim == 1
+        ) or not (ptr[0] == 0 and ptr[-1] == len(flat) and np.all(np.diff(ptr) >= 0)):
+            raise ArtifactError(f"{directory}: partition_indptr does not delimit partition_items by partition_ids")
+        if len(np.unique(names)) != len(names):
+            raise ArtifactError(f"{directory}: partition_ids has duplicates")
+        partitions = {str(n): np.asarray(flat[ptr[k] : ptr[k + 1]]) for k, n in enumerate(names)}
+        vectors = np.asarray(a["item_vectors"])
+        model = cls(
+            item_ids=np.asarray(a["item_ids"]),
+            encoder_vectors=vectors if tied else np.asarray(a["encoder_vectors"]),
             item_vectors=vectors,
-            item_bias=np.asarray(a["item_bias"], dtype=np.float32),
-            query_map=np.asarray(a["query_map"], dtype=np.float32),
-            reduce=manifest["config"]["reduce"],
+            item_bias=np.asarray(a["item_bias"]),
+            query_map=np.asarray(a["query_map"]),
+            reduce=config.get("reduce"),
             partitions=partitions,
             info=manifest.get("info", {}),
         )
+        model.validate(str(directory))
+        model._digests = {name: meta["sha256"] for name, meta in manifest["arrays"].items()}
+        if config.get("content_version", model.version) != model.version:  # (older exports: no such key)
+            raise ArtifactError(
+                f"{directory}: manifest content_version {config['content_version']!r} is not the content's "
+                f"{model.version!r}"
+            )
+        return model
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike[str]) -> ServingModel:
+        """The serving form of a run directory (``ledrec run --out``) of a servable model, one catalogue,
+        read with numpy only (the arrays LED and SVD save), so that serving never needs the training stack."""
+        run_dir = Path(run_dir)
+        arrays, manifest = load_artifact(run_dir / "model", kind="model")
+        name = manifest.get("model")
+        if name not in SERVABLE_MODELS:
+            raise ArtifactError(
+                f"{run_dir / 'model'}: a {name!r} model cannot be served by inner-product retrieval; export led or svd"
+            )
+        ids, _ = load_artifact(run_dir / "items", kind="vocabulary")
+        if "item_vectors_" not in arrays or "item_ids" not in ids:
+            raise ArtifactError(f"{run_dir}: the run lacks item_vectors_ or its item ids")
+        vectors = np.ascontiguousarray(arrays["item_vectors_"], dtype=np.float32)
+        n, d = vectors.shape if vectors.ndim == 2 else (0, 0)
+        model = cls(
+            item_ids=np.asarray(ids["item_ids"]).astype(str),
+            encoder_vectors=vectors,
+            item_vectors=vectors,
+            item_bias=np.asarray(arrays.get("item_bias_", np.zeros(n)), dtype=np.float32),
+            query_map=np.asarray(arrays.get("query_map_", np.eye(d)), dtype=np.float32),
+            reduce=manifest.get("config", {}).get("reduce", "mean"),
+            info={
+                "model": name,
+                "params": manifest.get("config", {}),
+                "run_dir": str(run_dir),
+                "dataset": manifest.get("dataset"),
+            },
+        )
+        model.validate(str(run_dir))
+        return model
+
+
+def is_export(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` holds a serving export (a manifest of kind serving-model)."""
+    try:
+        return read_manifest(directory).get("kind") == KIND
+    except ArtifactError:
+        return False
+
+
+def content_version(digests: dict[str, str], reduce: str) -> str:
+    """16 hex digits of sha256 over the arrays' checksums (by name) and the reduction."""
+    return hashlib.sha256(json.dumps({"arrays": digests, "reduce": reduce}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _HashingWriter:
+    """A file-like sink that only hashes what is written: the sha256 of an array's .npy bytes, unsaved."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.hash.update(data)
+        return len(data)
+
+
+def _npy_digests(arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    out = {}
+    for name, array in arrays.items():
+        sink = _HashingWriter()
+        np.lib.format.write_array(sink, np.asarray(array), allow_pickle=False)
+        out[name] = sink.hash.hexdigest()
+    return out
 
 
 def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarray] | None = None) -> ServingModel:
@@ -160,14 +322,6 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         partitions=partitions or {},
         info={"model": name, "params": model.get_params()},
     )
-
-
-def nearest_neighbour_form(mips_items: np.ndarray) -> tuple[np.ndarray, float]:
-    """Bachrach et al.'s reduction: items [x; √(M² − ‖x‖²)] (n, D + 1), and M. Queries get a 0 appended."""
-    norms2 = np.einsum("ij,ij->i", mips_items, mips_items)
-    m2 = float(norms2.max()) if len(norms2) else 0.0
-    extra = np.sqrt(np.maximum(m2 - norms2, 0.0))[:, None]
-    return np.hstack([mips_items, extra]).astype(np.float32), float(np.sqrt(m2))
 
 
 def partition_items(

@@ -1,8 +1,11 @@
 """The index contract, and the two ways of handing a maximum-inner-product search to an ANN library.
 
-Forms (``ledrec.export.mips`` explains both):
+Forms:
 * ``ip``: the library searches by inner product on [v; b] directly, queries [q; 1];
-* ``nn``: the Bachrach et al. reduction — items [v; b; √(M² − ‖·‖²)], queries [q; 1; 0], searched by L2.
+* ``nn``: the reduction of MIPS to nearest-neighbour search (Bachrach et al., RecSys 2014) — items
+  [v; b; √(M² − ‖·‖²)], queries [q; 1; 0], searched by L2. ANN libraries lose recall on raw inner product
+  with vectors of unequal norms (hnswlib issues #74, #214, #570); after the reduction every item has norm M
+  and ‖q̃ − x̃‖² = ‖q‖² + M² − 2⟨q, x⟩, so the nearest item is the one with the largest inner product.
 
 Whatever the form, ``search`` returns the exact inner products ⟨[q; 1], [v; b]⟩ of the items it found
 (recomputed on the k rows: cheap, and it makes scores comparable across indexes), best first.
@@ -15,9 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from ledrec.export.mips import nearest_neighbour_form
-
 FORMS = ("ip", "nn")
+
+
+def nearest_neighbour_form(mips_items: np.ndarray) -> tuple[np.ndarray, float]:
+    """Bachrach et al.'s reduction: items [x; √(M² − ‖x‖²)] (n, D + 1), and M. Queries get a 0 appended."""
+    norms2 = np.einsum("ij,ij->i", mips_items, mips_items)
+    m2 = float(norms2.max()) if len(norms2) else 0.0
+    extra = np.sqrt(np.maximum(m2 - norms2, 0.0))[:, None]
+    return np.hstack([mips_items, extra]).astype(np.float32), float(np.sqrt(m2))
 
 
 class Index(ABC):
@@ -51,6 +60,16 @@ class Index(ABC):
         order = np.argsort(-scores, axis=1, kind="stable")
         return np.take_along_axis(positions, order, 1), np.take_along_axis(scores, order, 1)
 
+    def search_excluding(self, query: np.ndarray, k: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The top-``k`` of one MIPS query (D,) leaving out the positions ``exclude`` (a user's history):
+        positions (≤ k,) and scores, best first. Asks for k more than needed per excluded item."""
+        positions, scores = self.search(query, k + len(exclude))
+        positions, scores = positions[0], scores[0]
+        if len(exclude):
+            keep = ~np.isin(positions, exclude)
+            positions, scores = positions[keep], scores[keep]
+        return positions[:k], scores[:k]
+
     def set_ef(self, ef: int) -> None:
         """Search effort of a graph index (candidates kept while walking); the exact index ignores it."""
         self.ef_search = ef
@@ -72,19 +91,3 @@ class GraphIndex(Index):
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), "M": self.M, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
-
-
-def index_kinds() -> dict[str, type[Index]]:
-    from ledrec.index.exact import ExactIndex
-    from ledrec.index.faiss_hnsw import FaissHNSWIndex
-    from ledrec.index.hnsw import HNSWIndex
-    from ledrec.index.usearch_hnsw import USearchIndex
-
-    return {c.kind: c for c in (ExactIndex, HNSWIndex, FaissHNSWIndex, USearchIndex)}
-
-
-def build_index(kind: str, vectors: np.ndarray, **params: Any) -> Index:
-    kinds = index_kinds()
-    if kind not in kinds:
-        raise ValueError(f"unknown index {kind!r}; choose one of {', '.join(kinds)}")
-    return kinds[kind](vectors, **params)

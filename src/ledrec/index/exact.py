@@ -18,3 +18,16 @@ class ExactIndex(Index):
         if k < scores.shape[1]:
             return np.argpartition(-scores, k - 1, axis=1)[:, :k].astype(np.int64)
         return np.tile(np.arange(scores.shape[1], dtype=np.int64), (len(queries), 1))
+
+    def search_excluding(self, query: np.ndarray, k: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One query, scored once: the excluded positions are masked instead of searched past (the request
+        path of small catalogues; 4× faster than the batched search with its re-scoring, README)."""
+        scores = self.vectors @ np.asarray(query, dtype=np.float32)  # (n,)
+        if len(exclude):
+            scores[exclude] = -np.inf
+        k = min(k, len(scores) - len(np.unique(exclude)))
+        if k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return top.astype(np.int64), scores[top]

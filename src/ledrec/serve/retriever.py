@@ -3,27 +3,42 @@
 One :class:`Retriever` holds one exported model and one index per catalogue (partition: country, merchant),
 so a request that names a partition can only ever get that partition's items. Small catalogues get the
 exact index (a matrix-vector product over a few thousand rows is as fast as a graph walk, and exact).
+
+Nothing here trusts what it loaded: graphs cached on disk are keyed by the model's content hash and
+checksummed, and :meth:`Retriever.self_check` compares served answers with exact scoring, per catalogue,
+before a model may answer a request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ledrec.config import option
 from ledrec.export.mips import ServingModel
 from ledrec.index import ExactIndex, Index, build_index
+from ledrec.io import ArtifactError, atomic_path, sha256_file, write_json
+
+log = logging.getLogger(__name__)
 
 COLD_START_DEPTH = 1000  # the largest k a request may ask for (RecommendRequest.k ≤ 1000)
+ECHO_LIMIT = 64  # characters of client input quoted back in an error message
 
 
 class RequestError(ValueError):
     """A request the service must refuse (INVALID_ARGUMENT): the message says why."""
+
+
+class SelfCheckError(ArtifactError):
+    """A loaded model answered its self-check wrong: it must not serve."""
 
 
 @dataclass
@@ -37,12 +52,26 @@ class Recommendation:
 
 @dataclass
 class RetrieverConfig:
-    index: str = "hnswlib"  # chosen by `ledrec bench ann` (see the README)
-    index_params: dict[str, Any] = field(default_factory=dict)
-    exact_below: int = 5000  # catalogues smaller than this use the exact index
+    # chosen by `ledrec bench ann` (see the README)
+    index: str = option("hnswlib", "ANN index for large catalogues: hnswlib, faiss, usearch, exact")
+    index_params: dict[str, Any] = field(default_factory=dict)  # e.g. ef_search (ledrec serve --ef)
+    exact_below: int = option(5000, "catalogues smaller than this are searched exactly")
     max_k: int = 1000
-    max_history: int = 1000  # longer histories are refused, not silently cut
-    cache_dir: str | None = None  # keep built graphs here (per model version), so restarts and workers load them
+    max_history: int = option(1000, "requests with more history items are refused, not silently cut")
+    max_allowed: int = option(100_000, "requests with more allowed item ids are refused (each id is looked up)")
+    cache_dir: str | None = None  # keep built graphs here (keyed by model content), so restarts and workers load them
+    # self-check before a model may serve: mean recall@10 of the served index against exact scoring, over a
+    # few seeded queries per catalogue. A graph of other vectors (a stale cache) gives next to nothing (the
+    # stale-graph test), hnswlib at its default effort nearly 1 (README), so .5 separates them with room
+    # for a low --ef.
+    self_check_queries: int = 8
+    self_check_recall: float = option(0.5, "a model whose index finds less than this recall@10 does not serve")
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Client input as it may be quoted back: repr'd and cut to ``limit`` characters."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else quoted[: limit - 4] + "…" + quoted[-1]
 
 
 class Retriever:
@@ -51,9 +80,13 @@ class Retriever:
     ):
         self.model = model
         self.config = config or RetrieverConfig()
-        self.version = model.version
+        self.source = "memory"  # or what it was loaded from: "export", "run" (ledrec.serve.loading)
         self.partitions = model.partitions
-        self.indexes = indexes if indexes is not None else build_indexes(model, self.config)
+        self.cache_events: dict[str, str] = {}  # partition → hit / built / rebuilt (why) / uncached
+        self.indexes = indexes if indexes is not None else build_indexes(model, self.config, self.cache_events)
+        # what answered a request: the model's content and how it is searched (same export, other --ef: other
+        # answers, other version)
+        self.version = retriever_version(model, self.config)
         # cold start (§6.2): with a null user vector every score is the bias; precomputed per partition
         self.cold = {}
         for name, items in self.partitions.items():
@@ -74,76 +107,179 @@ class Retriever:
             raise RequestError(f"k must be in 1..{cfg.max_k}, not {k}")
         if len(item_ids) > cfg.max_history:
             raise RequestError(f"{len(item_ids)} history items; at most {cfg.max_history} are accepted")
-        if partition not in self.partitions:
-            raise RequestError(f"unknown partition {partition!r}; this model serves {len(self.partitions)} partitions")
+        if allowed_item_ids is not None and len(allowed_item_ids) > cfg.max_allowed:
+            raise RequestError(f"{len(allowed_item_ids)} allowed items; at most {cfg.max_allowed} are accepted")
+        catalogue = self.partitions.get(partition)
+        if catalogue is None:
+            raise RequestError(
+                f"unknown partition {clip(partition)}; this model serves {len(self.partitions)} partitions"
+            )
         t0 = time.perf_counter()
         history, unknown = self.model.lookup(item_ids)
         query = self.model.user_vector(history)  # (d,)
         t1 = time.perf_counter()
-        seen = set(history.tolist()) if exclude_seen else set()
         cold = len(history) == 0
         if allowed_item_ids is not None:
-            candidates = self._allowed(partition, allowed_item_ids)
+            candidates = self._allowed(catalogue, allowed_item_ids)
+            seen = history if exclude_seen else ()
             items, scores = _top_exact(self.model.scores(query, candidates), candidates, k, seen)
         elif cold:
             items = self.cold[partition][:k]
             scores = self.model.item_bias[items]
         else:
-            items, scores = self._search(partition, query, k, seen)
+            # positions of the history in this catalogue (sorted), to be left out of the answer
+            seen = _positions(catalogue, history) if exclude_seen else np.empty(0, np.int64)
+            mips_query = np.append(query, np.float32(1.0))  # [q; 1]
+            positions, scores = self.indexes[partition].search_excluding(mips_query, k, seen)
+            items = catalogue[positions]
         t2 = time.perf_counter()
         ids = self.model.item_ids[items].tolist()
-        return Recommendation(ids, [float(s) for s in scores], unknown, cold, {"embed": t1 - t0, "knn": t2 - t1})
+        return Recommendation(ids, scores.tolist(), unknown, cold, {"embed": t1 - t0, "knn": t2 - t1})
 
-    def _search(self, partition: str, query: np.ndarray, k: int, seen: set[int]) -> tuple[np.ndarray, np.ndarray]:
-        index, catalogue = self.indexes[partition], self.partitions[partition]
-        mips_query = np.append(query, np.float32(1.0))  # [q; 1]
-        # ask for enough to still have k after dropping the history's own items
-        positions, scores = index.search(mips_query, k + len(seen))
-        items, scores = _drop_seen(catalogue[positions[0]], scores[0], seen)
-        return items[:k], scores[:k]
-
-    def _allowed(self, partition: str, allowed_item_ids: list[str]) -> np.ndarray:
+    def _allowed(self, catalogue: np.ndarray, allowed_item_ids: list[str]) -> np.ndarray:
         allowed, _ = self.model.lookup(allowed_item_ids)
-        return np.intersect1d(allowed, self.partitions[partition])  # never an item of another partition
+        return np.intersect1d(allowed, catalogue)  # never an item of another partition
+
+    # ---------------------------------------------------------------- self-check
+    def self_check(self, k: int = 10, seed: int = 0) -> dict[str, float]:
+        """Ask every catalogue a few seeded questions and compare with exact scoring; raise
+        :class:`SelfCheckError` on any wrong answer. A catalogue whose graph came from the cache and fails
+        gets its graph rebuilt once (a cache is never trusted over the vectors). Returns recall per partition."""
+        recalls = {}
+        for name in self.partitions:
+            try:
+                recalls[name] = self._check_partition(name, k, seed)
+            except SelfCheckError as exc:
+                if self.cache_events.get(name) != "hit":
+                    raise
+                log.warning("cached graph of partition %s failed the self-check (%s): rebuilding it", clip(name), exc)
+                self.indexes[name] = _cached_hnsw(self.model, name, self.config, self.cache_events, trust=False)
+                recalls[name] = self._check_partition(name, k, seed)
+        return recalls
+
+    def _check_partition(self, name: str, k: int, seed: int) -> float:
+        model, catalogue = self.model, self.partitions[name]
+        label = f"self-check of partition {clip(name)}"
+
+        def check(ok: bool, what: str) -> None:
+            if not ok:
+                raise SelfCheckError(f"{label}: {what}")
+
+        cold = self.recommend(name, [], k)
+        expected = model.item_ids[self.cold[name][:k]].tolist()
+        check(cold.item_ids == expected, "the cold-start answer is not the highest-bias items")
+        rng = np.random.default_rng(seed)
+        recalls = []
+        for _ in range(self.config.self_check_queries):
+            history = rng.choice(catalogue, size=min(3, len(catalogue)), replace=False)
+            kk = min(k, len(catalogue) - len(history))
+            if kk <= 0:
+                break
+            rec = self.recommend(name, model.item_ids[history].tolist(), kk, exclude_seen=True)
+            # exact scores from the model's own arrays (not the index's copy), over all items, then the catalogue's
+            exact = model.scores(model.user_vector(np.sort(history)))[catalogue]  # (n,)
+            exact[_positions(catalogue, history)] = -np.inf
+            truth = catalogue[np.argsort(-exact, kind="stable")[:kk]]
+            got = model.indices(np.asarray(rec.item_ids))
+            check(len(got) == kk and len(set(got.tolist())) == kk, f"{len(got)} distinct items for k = {kk}")
+            check(bool(np.isin(got, catalogue).all()), "an item outside the catalogue")
+            check(not set(got.tolist()) & set(history.tolist()), "an item of the history although excluded")
+            scores = np.asarray(rec.scores)
+            check(bool(np.all(np.isfinite(scores)) and np.all(scores[:-1] >= scores[1:])), "scores not finite/sorted")
+            want = exact[_positions(catalogue, got)] if len(got) else scores
+            check(bool(np.allclose(scores, want, rtol=1e-4, atol=1e-4)), "scores differ from the exact ones")
+            recalls.append(len(set(got.tolist()) & set(truth.tolist())) / kk)
+        recall = float(np.mean(recalls)) if recalls else 1.0
+        check(recall >= self.config.self_check_recall, f"recall@{k} {recall:.3f} against exact scoring")
+        return recall
 
 
-def build_indexes(model: ServingModel, config: RetrieverConfig) -> dict[str, Index]:
+def retriever_version(model: ServingModel, config: RetrieverConfig) -> str:
+    """The model's content hash with the index settings that search it (16 hex digits)."""
+    search = {"index": config.index, "params": config.index_params, "exact_below": config.exact_below}
+    return hashlib.sha256(json.dumps([model.version, search], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_indexes(model: ServingModel, config: RetrieverConfig, events: dict[str, str]) -> dict[str, Index]:
     out: dict[str, Index] = {}
     for name, items in model.partitions.items():
-        vectors = model.mips_items(items)
         if len(items) < config.exact_below:
-            out[name] = ExactIndex(vectors)
+            out[name] = ExactIndex(model.mips_items(items))
         elif config.index == "hnswlib" and config.cache_dir:
-            out[name] = _cached_hnsw(model, name, vectors, config)
+            out[name] = _cached_hnsw(model, name, config, events)
         else:
-            out[name] = build_index(config.index, vectors, **config.index_params)
+            out[name] = build_index(config.index, model.mips_items(items), **config.index_params)
+            events[name] = "uncached"
+    if config.index == "hnswlib" and config.cache_dir:
+        _prune_cache(Path(config.cache_dir), keep={_cache_key(model, n, config) for n in out})
     return out
 
 
-def _cached_hnsw(model: ServingModel, partition: str, vectors: np.ndarray, config: RetrieverConfig) -> Index:
-    """An hnswlib graph loaded from ``cache_dir`` when one was built for this model, partition and parameters;
-    built and saved (atomically) otherwise. Building a 1M-item graph takes minutes; loading it, seconds."""
-    from ledrec.io import atomic_path
+def _cache_key(model: ServingModel, partition: str, config: RetrieverConfig) -> str:
+    """Everything a graph depends on: the model's content (vectors, biases, membership), the partition, the
+    build parameters and the library that wrote the file."""
+    parts = [model.version, partition, config.index, config.index_params, package_version("hnswlib")]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
-    params = dict(config.index_params)
-    key = hashlib.sha256(json.dumps([model.version, partition, params], sort_keys=True).encode()).hexdigest()[:16]
-    path = Path(config.cache_dir) / f"hnsw-{key}.bin"  # type: ignore[arg-type]
-    if path.is_file():
-        return build_index("hnswlib", vectors, path=path, **params)
-    index = build_index("hnswlib", vectors, **params)
-    with atomic_path(path) as tmp:
-        index.save(tmp)  # type: ignore[attr-defined]
+
+def _cached_hnsw(
+    model: ServingModel, partition: str, config: RetrieverConfig, events: dict[str, str], trust: bool = True
+) -> Index:
+    """An hnswlib graph loaded from ``cache_dir`` when one was built for this model content, partition and
+    parameters and its checksum verifies; built and saved (atomically) otherwise. Building a 1M-item graph
+    takes minutes; loading it, seconds. ``trust=False`` rebuilds whatever is there."""
+    vectors = model.mips_items(model.partitions[partition])
+    key = _cache_key(model, partition, config)
+    graph, sidecar = Path(config.cache_dir) / f"hnsw-{key}.bin", Path(config.cache_dir) / f"hnsw-{key}.json"  # type: ignore[arg-type]
+    expected = {"key": key, "items": len(vectors), "dim": int(vectors.shape[1])}
+    why = "no cached graph" if trust else "failed the self-check"
+    if trust and graph.is_file():
+        try:
+            meta = json.loads(sidecar.read_text())
+            if not isinstance(meta, dict) or {k: meta.get(k) for k in expected} != expected:
+                raise ValueError("its description does not match this model")
+            if sha256_file(graph) != meta.get("sha256"):
+                raise ValueError("sha256 does not match")
+            index = build_index("hnswlib", vectors, path=graph, **config.index_params)
+            labels = np.sort(np.asarray(index.graph.get_ids_list(), dtype=np.int64))  # type: ignore[attr-defined]
+            if not np.array_equal(labels, np.arange(len(vectors))):
+                raise ValueError("its labels are not the catalogue's positions")
+            events[partition] = "hit"
+            return index
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: hnswlib cannot read the file
+            why = f"cached graph {graph.name} does not verify ({exc})"
+            log.warning("partition %s: %s; rebuilding it", clip(partition), why)
+    index = build_index("hnswlib", vectors, **config.index_params)
+    events[partition] = "built" if why == "no cached graph" else f"rebuilt: {why}"
+    try:
+        with atomic_path(graph) as tmp:
+            index.save(tmp)  # type: ignore[attr-defined]
+        write_json(sidecar, {**expected, "sha256": sha256_file(graph), "partition": partition[:200]})
+    except OSError as exc:  # a read-only export: serve from memory, rebuild at the next start
+        log.warning("cannot cache the graph of partition %s in %s: %s", clip(partition), config.cache_dir, exc)
     return index
 
 
-def _drop_seen(items: np.ndarray, scores: np.ndarray, seen: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    if not seen:
-        return items, scores
-    keep = np.fromiter((i not in seen for i in items.tolist()), bool, len(items))
-    return items[keep], scores[keep]
+def _prune_cache(cache_dir: Path, keep: set[str]) -> None:
+    """Drop graphs of other model contents (a re-export in place leaves its predecessor's behind)."""
+    for path in cache_dir.glob("hnsw-*"):
+        if path.suffix in (".bin", ".json") and path.stem.removeprefix("hnsw-") not in keep:
+            path.unlink(missing_ok=True)
 
 
-def _top_exact(scores: np.ndarray, items: np.ndarray, k: int, seen: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    items, scores = _drop_seen(items, scores, seen)
+def _positions(catalogue: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Positions in the sorted ``catalogue`` of those ``items`` that belong to it."""
+    pos = np.searchsorted(catalogue, items)
+    inside = pos < len(catalogue)
+    pos, items = pos[inside], items[inside]
+    return pos[catalogue[pos] == items]
+
+
+def _top_exact(
+    scores: np.ndarray, items: np.ndarray, k: int, seen: np.ndarray | tuple = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    if len(seen):
+        keep = ~np.isin(items, seen)
+        items, scores = items[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")[:k]
     return items[order], scores[order]

@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 from ledrec.data.interactions import user_item_matrix
 from ledrec.io import load_artifact, save_artifact
-from ledrec.models.led import LED
 from ledrec.twostage.candidates import CBO, GBO, Centroids, LEDSource
 from ledrec.twostage.ranker import SOURCES, Catalog, Ranker, TwoStage
 
@@ -61,7 +62,7 @@ def save_system(
     directory: str | os.PathLike[str],
     gbo: GBO,
     cbo: CBO,
-    led: LED,
+    led: Any,
     ranker: Ranker,
     catalog: Catalog,
     item_ids: np.ndarray,
@@ -105,7 +106,9 @@ def load_system(directory: str | os.PathLike[str]) -> SavedSystem:
         a["cbo.item_vectors"], catalog.merchant, catalog.n_merchants, len(a["cbo.centers"]), a["cbo.top"].shape[2]
     )
     cbo.kmeans_, cbo.top_, cbo.cluster_counts_ = Centroids(a["cbo.centers"]), a["cbo.top"], a["cbo.counts"]
-    led = LED.load(directory / "model")
+    # LED's learned arrays, read without the training stack (the service loads this)
+    led_arrays, led_manifest = load_artifact(directory / "model", kind="model")
+    led = SimpleNamespace(**led_arrays, reduce=led_manifest["config"].get("reduce", "mean"))
     ranker_arrays = {k.removeprefix("ranker."): v for k, v in a.items() if k.startswith("ranker.")}
     ranker = Ranker.from_arrays(ranker_arrays, cfg["objective"])
     sources = [gbo, cbo, LEDSource(led, catalog.merchant, catalog.n_merchants)]

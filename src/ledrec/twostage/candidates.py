@@ -14,13 +14,11 @@ merchant has fewer than k items.
 
 from __future__ import annotations
 
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import MiniBatchKMeans
-
-from ledrec.models.led import LED
 
 
 class CandidateSource(Protocol):
@@ -117,17 +115,27 @@ class Centroids:
 
 
 class LEDSource:
-    """The merchant's items by LED score ⟨u·PᵀP, v_i⟩ + b_i (a fitted :class:`~ledrec.models.led.LED`)."""
+    """The merchant's items by LED score ⟨u·PᵀP, v_i⟩ + b_i. ``model``: a fitted
+    :class:`~ledrec.models.led.LED`, or anything with its learned arrays ``item_vectors_`` (I, d),
+    ``item_bias_`` (I,), ``query_map_`` (d, d) and its ``reduce`` (what the service loads from disk, without
+    the training stack)."""
 
     name = "led"
 
-    def __init__(self, model: LED, item_merchant: np.ndarray, n_merchants: int) -> None:
+    def __init__(self, model: Any, item_merchant: np.ndarray, n_merchants: int) -> None:
         self.model, self.item_merchant, self.n_merchants = model, item_merchant, n_merchants
         self.by_merchant = [np.flatnonzero(item_merchant == m) for m in range(n_merchants)]
 
+    def user_vectors(self, histories: sp.csr_matrix) -> np.ndarray:
+        """(n, d) the encoder of LED: mean (or 1/√T-scaled sum) of each history's item vectors."""
+        lengths = np.diff(histories.indptr).astype(np.float32)
+        norm = lengths if self.model.reduce == "mean" else np.sqrt(lengths)
+        u = np.asarray(sp.csr_matrix(histories, dtype=np.float32) @ self.model.item_vectors_)  # (n, d)
+        return u / np.maximum(norm, 1.0)[:, None]
+
     def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         m = self.model
-        q = m.user_vectors(histories) @ m.query_map_  # (n, d)
+        q = self.user_vectors(histories) @ m.query_map_  # (n, d)
         items = np.full((len(merchants), k), -1, dtype=np.int64)
         scores = np.full((len(merchants), k), -np.inf)
         for merchant in np.unique(merchants):

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ledrec.data.production import dedupe_rows
+from ledrec.data.interactions import dedupe_rows
 from ledrec.twostage.candidates import CandidateSource
 
 SOURCES = ("gbo", "cbo", "led")
