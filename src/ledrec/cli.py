@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -412,7 +412,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             pairs_parts.append(part.partition)
         items, parts = np.concatenate(pairs_items), np.concatenate(pairs_parts)
         known = items >= 0  # items of the log the model never saw cannot be served
-        serving.partitions = partition_items((items[known], parts[known]), names)
+        serving = replace(serving, partitions=partition_items((items[known], parts[known]), names))
     out = args.out or str(Path(args.run_dir) / SERVING_DIR)
     serving.save(out)
     sizes = {name: len(items) for name, items in serving.partitions.items()}
@@ -513,6 +513,18 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
     (out / "serve.md").write_text(text)
     print(text)
     return 0
+
+
+def cmd_bench_chaos(args: argparse.Namespace) -> int:
+    from ledrec.bench.chaos import ChaosConfig, markdown, run_chaos
+    from ledrec.config import from_args
+
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else ()
+    config = from_args(ChaosConfig, args, export=args.export, out=args.out, classes=classes)
+    result = run_chaos(config, progress=not args.quiet)
+    print(markdown(result), file=sys.stderr)
+    print(json.dumps({"ok": result["ok"], "out": args.out, "seconds": result["seconds"]}))
+    return 0 if result["ok"] else 1
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -741,6 +753,33 @@ def _parser_bench(sub: Any) -> None:
     )
     p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
     p.set_defaults(func=cmd_bench_serve)
+
+    from ledrec.bench.chaos import ChaosConfig
+    from ledrec.bench.corrupt import REBUILT, REFUSED
+    from ledrec.config import add_flags
+
+    p = bench_sub.add_parser(
+        "chaos",
+        help="the service under hostile requests, hot swaps, corrupt exports, kill -9 and SIGTERM: every answer "
+        "checked against exact scoring",
+        description="Start 'ledrec serve' on loopback on copies of EXPORT and run, bounded in count and time: "
+        "seeded hostile requests (every OK answer checked against exact numpy scoring, every code against what "
+        "the request deserves, the server's counters against the client's), hot swaps under load, each kind of "
+        "corrupt export at reload and at start, kill -9 and restart, and a SIGTERM drain of queued slow "
+        "requests. Writes chaos.json and chaos.md to --out, prints the table to stderr; exits 1 on any wrong "
+        "answer, crash or lost accepted request.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("export", help="a serving export ('ledrec export') or run directory")
+    p.add_argument("--out", required=True, help="folder for the copies, chaos.json and chaos.md")
+    add_flags(p, ChaosConfig)
+    p.add_argument(
+        "--classes",
+        default="",
+        help="comma-separated corruption classes to run (default: all): " + ", ".join([*REFUSED, *REBUILT]),
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_bench_chaos)
 
     p = bench_sub.add_parser(
         "table3",

@@ -14,6 +14,7 @@ import pytest
 
 from ledrec.cli import main
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+from ledrec.serve.client import read_ready_line
 
 DATA = "synthetic:n_users=400,n_items=300,n_topics=5,n_partitions=3"
 
@@ -37,10 +38,11 @@ def test_run_export_serve_reload_stop(tmp_path, capsys):
 
     port = free_port()
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(run_dir), "--port", str(port), "--metrics-port", "0"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        ready = read_ready_line(proc, timeout=60)  # stdout: one JSON line once the model serves
+        assert ready["address"] == f"127.0.0.1:{port}" and ready["workers"] == 1
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=60)
         stub = ledrec_pb2_grpc.RecommenderStub(channel)
         from ledrec.export.mips import ServingModel
 

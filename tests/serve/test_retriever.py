@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -134,8 +135,7 @@ def test_catalogue_membership_is_part_of_the_version_and_of_the_graph_key(tmp_pa
     config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
     before = toy_model()
     Retriever(before, config)
-    after = toy_model()
-    after.partitions = {"fr": np.arange(100, 400), "de": np.arange(0, 150)}  # same names, other members
+    after = replace(toy_model(), partitions={"fr": np.arange(100, 400), "de": np.arange(0, 150)})  # same names
     assert after.version != before.version
     retriever = Retriever(after, config)
     assert set(retriever.cache_events.values()) == {"built"}

@@ -9,6 +9,7 @@ would (a rewrite in place), so that the checks behind the checksum are exercised
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -114,7 +115,7 @@ def partition_out_of_range(d: Path) -> None:
 
 
 def _point_outside(d: Path, file: str) -> None:
-    outside = d.parent / f"{d.name}-outside"
+    outside = (d.parent / f"{d.name}-outside").resolve()
     outside.mkdir(exist_ok=True)
     shutil.copy(d / "item_bias.npy", outside / "item_bias.npy")
     manifest = _manifest(d)
@@ -152,8 +153,8 @@ def graph_stale(d: Path) -> None:
     model = ServingModel.load(d)
     rng = np.random.default_rng(0)
     n = len(model.item_ids)
-    model.partitions = {k: np.sort(rng.choice(n, len(v), replace=False)) for k, v in model.partitions.items()}
-    model.save(d)
+    members = {k: np.sort(rng.choice(n, len(v), replace=False)) for k, v in model.partitions.items()}
+    dataclasses.replace(model, partitions=members).save(d)
 
 
 REFUSED: dict[str, Callable[[Path], None]] = {

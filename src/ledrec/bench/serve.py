@@ -37,6 +37,7 @@ import numpy as np
 
 from ledrec.bench.ann import synthetic_catalogue
 from ledrec.export.mips import ServingModel
+from ledrec.serve.client import read_ready_line
 from ledrec.serve.loading import load_retriever
 from ledrec.serve.retriever import Retriever, RetrieverConfig
 
@@ -275,9 +276,9 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
     port, metrics = _free_port(), _free_ports(config.workers)  # worker i serves metrics on metrics + i
     cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
     cmd += ["--workers", str(config.workers), "--metrics-port", str(metrics), "--ef", str(config.ef), "--watch", "0"]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        _wait_ready(port, config.workers, timeout=900)  # a first start builds the graph
+        read_ready_line(server, timeout=900)  # every worker serving; a first start builds the graph
         return _drive(config, port, [metrics + i for i in range(config.workers)])
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -46,8 +46,12 @@ REQUIRED = (
 SERVABLE_MODELS = ("led", "svd")  # models whose user vector is a mean of item vectors (no per-user parameter)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServingModel:
+    """Frozen: its version is a hash of its content, so a change is a new model (``dataclasses.replace``),
+    never an edit that leaves the old version (or a graph cached under it) behind. Do not write into its
+    arrays either."""
+
     item_ids: np.ndarray  # (I,) original ids, str
     encoder_vectors: np.ndarray  # (I, d) float32: u = reduce(rows of the history)
     item_vectors: np.ndarray  # (I, d) float32: the decoder's v_i (LED: the same array as the encoder's)
@@ -58,14 +62,14 @@ class ServingModel:
     info: dict[str, Any] = field(default_factory=dict)  # model name, dataset, params
 
     def __post_init__(self) -> None:
+        put = object.__setattr__  # (frozen) derived state, set once here
         if not self.partitions:
-            self.partitions = {DEFAULT_PARTITION: np.arange(len(self.item_ids), dtype=np.int64)}
-        self._index: dict[str, int] | None = None
-        self._digests: dict[str, str] | None = None  # sha256 of each saved array, when loaded from disk
+            put(self, "partitions", {DEFAULT_PARTITION: np.arange(len(self.item_ids), dtype=np.int64)})
+        put(self, "_index", None)  # original id → index, built on first use
+        put(self, "_digests", None)  # sha256 of each saved array, when loaded from disk (verified)
         # full fine-tuning (and raw SVD) has Q = I: skip the d × d product on the request path
-        self._identity_map = bool(
-            np.array_equal(self.query_map, np.eye(len(self.query_map), dtype=self.query_map.dtype))
-        )
+        identity = np.array_equal(self.query_map, np.eye(len(self.query_map), dtype=self.query_map.dtype))
+        put(self, "_identity_map", bool(identity))
 
     @property
     def dim(self) -> int:
@@ -129,8 +133,8 @@ class ServingModel:
     # ---------------------------------------------------------------- requests
     def _id_map(self) -> dict[str, int]:
         if self._index is None:
-            self._index = {s: i for i, s in enumerate(self.item_ids.tolist())}
-        return self._index
+            object.__setattr__(self, "_index", {s: i for i, s in enumerate(self.item_ids.tolist())})
+        return self._index  # type: ignore[return-value]
 
     def lookup(self, original_ids: Sequence[str]) -> tuple[np.ndarray, int]:
         """Item indices of the known ids, each once, in the order of first appearance, and the number of
@@ -223,7 +227,7 @@ class ServingModel:
             info=manifest.get("info", {}),
         )
         model.validate(str(directory))
-        model._digests = {name: meta["sha256"] for name, meta in manifest["arrays"].items()}
+        object.__setattr__(model, "_digests", {name: meta["sha256"] for name, meta in manifest["arrays"].items()})
         if config.get("content_version", model.version) != model.version:  # (older exports: no such key)
             raise ArtifactError(
                 f"{directory}: manifest content_version {config['content_version']!r} is not the content's "

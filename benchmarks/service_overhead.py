@@ -1,0 +1,191 @@
+"""What `ledrec serve` adds per request over a do-nothing gRPC server, measured in the same run.
+
+One sequential blocking Python client (one request in flight) sends the same requests to
+
+* the fixed-answer asyncio server of `ledrec bench serve` (same gRPC stack, a handler that returns a
+  prebuilt 20-item answer): the transport's floor, and
+* `ledrec serve EXPORT` (its own process, metrics on),
+
+alternating, ``--repeats`` times each, and reports p50/p99 of each and the difference of the medians.
+Then, in this process, the handler's own stages on the same requests (decode, id lookup, user vector,
+search, response building, serialisation, metrics), medians in microseconds, so the difference can be
+accounted for.
+
+Usage (the README's figures; amazon-electronics is small enough for the exact index):
+    .venv/bin/ledrec run --data ../shared/data/amazon-electronics-nbpo --protocol bars --model led --dim 64 \\
+        --epochs 10 --no-select --out runs/ae-led --quiet && .venv/bin/ledrec export runs/ae-led
+    .venv/bin/python benchmarks/service_overhead.py --export runs/ae-led/serving
+To measure another version of ledrec against the same export, put its src/ first on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _requests(export: str, n: int, seed: int) -> list[bytes]:
+    from ledrec.serve import ledrec_pb2
+    from ledrec.serve.loading import load_serving_model
+
+    model = load_serving_model(export)
+    rng = np.random.default_rng(seed)
+    histories = [model.item_ids[rng.choice(len(model.item_ids), 10, replace=False)].tolist() for _ in range(n)]
+    return [
+        ledrec_pb2.RecommendRequest(partition="", item_ids=h, k=20, exclude_seen=True).SerializeToString()
+        for h in histories
+    ]
+
+
+def _measure(port: int, requests: list[bytes], calls: int) -> list[float]:
+    import grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    call = channel.unary_unary("/ledrec.v1.Recommender/Recommend")
+    for raw in requests[:200]:  # warm-up
+        call(raw, timeout=5)
+    times = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        call(requests[i % len(requests)], timeout=5)
+        times.append(time.perf_counter() - t0)
+    channel.close()
+    return times
+
+
+def _wait_serving(address: str, timeout: float) -> float:
+    """Seconds until health says SERVING (any ledrec version: written here, not imported)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    t0 = time.monotonic()
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() - t0 < timeout:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:  # SERVING
+                    return time.monotonic() - t0
+            except grpc.RpcError:
+                pass
+            time.sleep(0.005)
+    raise TimeoutError(address)
+
+
+def time_to_healthy(export: str, repeats: int) -> dict[str, object]:
+    """From the start of `ledrec serve EXPORT` to health SERVING (model loaded and self-checked)."""
+    from ledrec.bench.serve import _free_port
+
+    times = []
+    for _ in range(repeats):
+        port = _free_port()
+        cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
+        t0 = time.monotonic()
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+        _wait_serving(f"127.0.0.1:{port}", 120)
+        times.append(time.monotonic() - t0)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    return {"seconds": [round(t, 3) for t in times], "median_s": round(float(np.median(times)), 3)}
+
+
+def _pct(times: list[float]) -> dict[str, float]:
+    p50, p99 = np.percentile(times, [50, 99]) * 1e6
+    return {"p50_us": round(float(p50), 1), "p99_us": round(float(p99), 1)}
+
+
+def over_the_wire(export: str, requests: list[bytes], calls: int, repeats: int) -> dict[str, object]:
+    from ledrec.bench.serve import _fixed_answer_server, _free_port, _wait_ready
+
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "serve": []}
+    for _ in range(repeats):
+        port = _free_port()
+        floor = mp.get_context("spawn").Process(target=_fixed_answer_server, args=(port, 20, False), daemon=True)
+        floor.start()
+        _wait_ready(port, 1, 30)
+        runs["floor"].append(_pct(_measure(port, requests, calls)))
+        floor.terminate()
+        floor.join(10)
+        port = _free_port()
+        cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
+        server = subprocess.Popen([*cmd, "--watch", "0"], stdout=subprocess.DEVNULL, start_new_session=True)
+        _wait_serving(f"127.0.0.1:{port}", 120)
+        runs["serve"].append(_pct(_measure(port, requests, calls)))
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    median = {k: {q: float(np.median([r[q] for r in v])) for q in ("p50_us", "p99_us")} for k, v in runs.items()}
+    added = {q: round(median["serve"][q] - median["floor"][q], 1) for q in ("p50_us", "p99_us")}
+    return {"runs": runs, "median": median, "added_by_the_service": added}
+
+
+def in_process(export: str, requests: list[bytes], repeats: int = 5) -> dict[str, float]:
+    """Median µs of each stage of the Recommend handler, timed separately on the same requests."""
+    from ledrec.serve import ledrec_pb2
+    from ledrec.serve.loading import load_retriever
+
+    retriever = load_retriever(export)
+    model = retriever.model
+    from prometheus_client import CollectorRegistry, Histogram
+
+    histogram = Histogram("x_seconds", "x", ["stage"], registry=CollectorRegistry()).labels("total")
+    stages: dict[str, list[float]] = {
+        k: [] for k in ("decode", "lookup", "user_vector", "search", "response", "serialize", "metrics", "handler")
+    }
+    for _ in range(repeats):
+        for raw in requests:
+            t = [time.perf_counter()]
+            request = ledrec_pb2.RecommendRequest.FromString(raw)
+            t.append(time.perf_counter())
+            history, _ = model.lookup(request.item_ids)
+            t.append(time.perf_counter())
+            model.user_vector(history)
+            t.append(time.perf_counter())
+            rec = retriever.recommend(request.partition, request.item_ids, request.k, request.exclude_seen)
+            t.append(time.perf_counter())
+            response = ledrec_pb2.RecommendResponse(
+                items=[
+                    ledrec_pb2.ScoredItem(item_id=i, score=s) for i, s in zip(rec.item_ids, rec.scores, strict=True)
+                ],
+                model_version=retriever.version,
+            )
+            t.append(time.perf_counter())
+            response.SerializeToString()
+            t.append(time.perf_counter())
+            for _ in range(3):
+                histogram.observe(1e-4)
+            t.append(time.perf_counter())
+            d = np.diff(t)
+            # recommend() repeats lookup and user vector: its own search share is what remains
+            for key, value in zip(("decode", "lookup", "user_vector"), d[:3], strict=True):
+                stages[key].append(value)
+            stages["search"].append(d[3] - d[1] - d[2])
+            stages["response"].append(d[4])
+            stages["serialize"].append(d[5])
+            stages["metrics"].append(d[6])
+            stages["handler"].append(d[0] + d[3] + d[4] + d[5] + d[6])
+    return {k: round(float(np.median(v)) * 1e6, 1) for k, v in stages.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", required=True, help="a serving export (or run directory)")
+    parser.add_argument("--calls", type=int, default=3000, help="requests per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements of each server, alternating")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    requests = _requests(args.export, 500, args.seed)
+    result = {"export": args.export, "wire": over_the_wire(args.export, requests, args.calls, args.repeats)}
+    result["handler_stages_in_process_us"] = in_process(args.export, requests)
+    result["time_to_healthy"] = time_to_healthy(args.export, args.repeats + 2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
