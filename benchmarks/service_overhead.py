@@ -173,14 +173,90 @@ def in_process(export: str, requests: list[bytes], repeats: int = 5) -> dict[str
     return {k: round(float(np.median(v)) * 1e6, 1) for k, v in stages.items()}
 
 
+LADDER = ("fixed answer", "+ decode", "+ retrieval", "+ response built")
+
+
+def _ladder_server(port: int, export: str, level: int) -> None:
+    """A server that does the first ``level`` steps of the Recommend handler (0: none, a fixed answer), on
+    the same gRPC stack as `ledrec serve`: the cost of each step over the wire."""
+    import asyncio
+
+    import grpc
+
+    from ledrec.serve import ledrec_pb2
+    from ledrec.serve.loading import load_retriever
+
+    retriever = load_retriever(export)
+    answer = ledrec_pb2.RecommendResponse(
+        items=[ledrec_pb2.ScoredItem(item_id=str(100_000 + i), score=1.0) for i in range(20)], model_version="x"
+    ).SerializeToString()
+
+    async def handle(raw: bytes, context: object) -> bytes:
+        if level == 0:
+            return answer
+        request = ledrec_pb2.RecommendRequest.FromString(raw)
+        if level == 1:
+            return answer
+        rec = retriever.recommend(request.partition, request.item_ids, request.k, request.exclude_seen)
+        if level == 2:
+            return answer
+        response = ledrec_pb2.RecommendResponse(model_version=retriever.version)
+        add = response.items.add
+        for item, score in zip(rec.item_ids, rec.scores, strict=True):
+            add(item_id=item, score=score)
+        return response.SerializeToString()
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        handler = grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("ledrec.v1.Recommender", {"Recommend": handler}),)
+        )
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def ladder(export: str, requests: list[bytes], calls: int, repeats: int) -> dict[str, float]:
+    """p50 over the wire of each rung of LADDER, then `ledrec serve` itself; medians of ``repeats``."""
+    from ledrec.bench.serve import _free_port, _wait_ready
+
+    variants = {"ledrec serve": [], "ledrec serve --max-concurrent-rpcs 0": ["--max-concurrent-rpcs", "0"]}
+    p50: dict[str, list[float]] = {name: [] for name in (*LADDER, *variants)}
+    for _ in range(repeats):
+        for level, name in enumerate(LADDER):
+            port = _free_port()
+            proc = mp.get_context("spawn").Process(target=_ladder_server, args=(port, export, level), daemon=True)
+            proc.start()
+            _wait_ready(port, 1, 60)
+            time.sleep(0.5)  # the model loaded before the port opened; let the process settle
+            p50[name].append(_pct(_measure(port, requests, calls))["p50_us"])
+            proc.terminate()
+            proc.join(10)
+        for name, flags in variants.items():
+            port = _free_port()
+            cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
+            server = subprocess.Popen([*cmd, "--watch", "0", *flags], stdout=subprocess.DEVNULL, start_new_session=True)
+            _wait_serving(f"127.0.0.1:{port}", 120)
+            p50[name].append(_pct(_measure(port, requests, calls))["p50_us"])
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+    return {name: round(float(np.median(v)), 1) for name, v in p50.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", required=True, help="a serving export (or run directory)")
     parser.add_argument("--calls", type=int, default=3000, help="requests per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each server, alternating")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ladder", action="store_true", help="also: p50 of servers doing each handler step")
     args = parser.parse_args()
     requests = _requests(args.export, 500, args.seed)
+    if args.ladder:
+        print(json.dumps({"ladder_p50_us": ladder(args.export, requests, args.calls, args.repeats)}), flush=True)
     result = {"export": args.export, "wire": over_the_wire(args.export, requests, args.calls, args.repeats)}
     result["handler_stages_in_process_us"] = in_process(args.export, requests)
     result["time_to_healthy"] = time_to_healthy(args.export, args.repeats + 2)

@@ -86,7 +86,7 @@ class ServeConfig:
     tls_cert: str | None = option(None, "PEM certificate chain: serve TLS (with --tls-key)")
     tls_key: str | None = option(None, "PEM private key of --tls-cert")
     tls_client_ca: str | None = option(None, "PEM CA bundle: require client certificates it signed (mutual TLS)")
-    max_concurrent_rpcs: int = option(1000, "RPCs in progress at once; more get RESOURCE_EXHAUSTED")
+    max_concurrent_rpcs: int = option(1000, "RPCs in progress at once; more get RESOURCE_EXHAUSTED (0: no limit)")
     keepalive_time_s: float = option(60.0, "ping an idle connection after this many seconds", "--keepalive-time")
     keepalive_timeout_s: float = option(20.0, "close a connection whose ping is unanswered", "--keepalive-timeout")
     max_connection_idle_s: float = option(300.0, "close connections idle this long", "--max-connection-idle")
@@ -110,7 +110,7 @@ class ServeConfig:
         need(1 <= self.workers <= 256, f"--workers must be in 1..256, not {self.workers}")
         need(self.watch_s >= 0 and self.grace_s >= 0, "--watch and --grace must be >= 0")
         need(self.max_request_bytes >= 1024, "--max-request-bytes must be >= 1024")
-        need(self.max_concurrent_rpcs >= 1, "--max-concurrent-rpcs must be >= 1")
+        need(self.max_concurrent_rpcs >= 0, "--max-concurrent-rpcs must be >= 0")
         need(self.keepalive_time_s > 0 and self.keepalive_timeout_s > 0, "--keepalive-time/-timeout must be > 0")
         need(self.max_connection_idle_s > 0 and self.max_connection_age_s >= 0, "connection limits must be > 0")
         need(bool(self.tls_cert) == bool(self.tls_key), "--tls-cert and --tls-key go together")
@@ -428,11 +428,11 @@ class RecommenderService:
         except RequestError as exc:
             raise ClientError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         response = ledrec_pb2.RecommendResponse(
-            items=[ledrec_pb2.ScoredItem(item_id=i, score=s) for i, s in zip(rec.item_ids, rec.scores, strict=True)],
-            model_version=retriever.version,
-            unknown_items=rec.unknown_items,
-            cold_start=rec.cold_start,
+            model_version=retriever.version, unknown_items=rec.unknown_items, cold_start=rec.cold_start
         )
+        add = response.items.add  # half the cost of a list of ScoredItem(...) (7 vs 15 µs for 20, timeit)
+        for item, score in zip(rec.item_ids, rec.scores, strict=True):
+            add(item_id=item, score=score)
         m = self.metrics
         m.embed.observe(rec.timings["embed"])
         m.knn.observe(rec.timings["knn"])
@@ -499,7 +499,7 @@ async def _serve(
 ) -> None:
     metrics = Metrics()
     holder = ModelHolder(config.run_dir, config.retriever, metrics)
-    server = grpc.aio.server(options=config.grpc_options(), maximum_concurrent_rpcs=config.max_concurrent_rpcs)
+    server = grpc.aio.server(options=config.grpc_options(), maximum_concurrent_rpcs=config.max_concurrent_rpcs or None)
     registrar = Instrumented(server, metrics, config.max_request_bytes)
     service = RecommenderService(holder, metrics)
     health_servicer = _register(registrar, service, config.reflection)
