@@ -9,7 +9,10 @@ One sequential blocking Python client (one request in flight) sends the same req
 alternating, ``--repeats`` times each, and reports p50/p99 of each and the difference of the medians.
 Then, in this process, the handler's own stages on the same requests (decode, id lookup, user vector,
 search, response building, serialisation, metrics), medians in microseconds, so the difference can be
-accounted for.
+accounted for; the same ``recommend`` call back to back and after the process idled 0.5 / 1 ms (what a
+server waiting for its next request does); and the time from starting `ledrec serve` to health SERVING.
+``--ladder`` adds servers that do the handler's steps one by one (fixed answer, + decode, + retrieval,
++ response built) beside `ledrec serve` itself.
 
 Usage (the README's figures; amazon-electronics is small enough for the exact index):
     .venv/bin/ledrec run --data ../shared/data/amazon-electronics-nbpo --protocol bars --model led --dim 64 \\
@@ -246,6 +249,37 @@ def ladder(export: str, requests: list[bytes], calls: int, repeats: int) -> dict
     return {name: round(float(np.median(v)), 1) for name, v in p50.items()}
 
 
+def idle_dilation(
+    export: str, requests: list[bytes], gaps: tuple[float, ...] = (0.0, 0.0005, 0.001)
+) -> dict[str, float]:
+    """p50 µs of the same in-process ``recommend`` call back to back and after the process idled (blocked
+    in select(), as a server between requests) for each gap: how much slower this machine runs the model's
+    work when it arrives after a pause."""
+    import select
+    import socket
+
+    from ledrec.serve import ledrec_pb2
+    from ledrec.serve.loading import load_retriever
+
+    retriever = load_retriever(export)
+    decoded = [ledrec_pb2.RecommendRequest.FromString(raw) for raw in requests]
+    a, b = socket.socketpair()
+    out = {}
+    for gap in gaps:
+        times = []
+        for _ in range(4):
+            for r in decoded:
+                if gap:
+                    select.select([a], [], [], gap)
+                t0 = time.perf_counter()
+                retriever.recommend(r.partition, r.item_ids, r.k, r.exclude_seen)
+                times.append(time.perf_counter() - t0)
+        out[f"after {gap * 1e3:g} ms idle"] = round(float(np.median(times)) * 1e6, 1)
+    a.close()
+    b.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", required=True, help="a serving export (or run directory)")
@@ -259,6 +293,7 @@ def main() -> None:
         print(json.dumps({"ladder_p50_us": ladder(args.export, requests, args.calls, args.repeats)}), flush=True)
     result = {"export": args.export, "wire": over_the_wire(args.export, requests, args.calls, args.repeats)}
     result["handler_stages_in_process_us"] = in_process(args.export, requests)
+    result["recommend_p50_us_by_idle_gap"] = idle_dilation(args.export, requests)
     result["time_to_healthy"] = time_to_healthy(args.export, args.repeats + 2)
     print(json.dumps(result, indent=2))
 

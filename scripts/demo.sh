@@ -37,19 +37,21 @@ PY
 # serving: export with the countries as catalogues, start the service, one request per country + a cold start
 .venv/bin/ledrec export "$out/led" --data "$out/events.parquet" > /dev/null
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/ledrec serve "$out/led" --port "$port" --metrics-port 0 2> "$out/serve.log" &
+.venv/bin/ledrec serve "$out/led" --port "$port" --metrics-port 0 > "$out/serve.json" 2> "$out/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 .venv/bin/python - "$out" "$port" <<'PY'
 import sys, grpc
 from ledrec.export.mips import ServingModel
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+from ledrec.serve.client import wait_serving
 
 serving = ServingModel.load(f"{sys.argv[1]}/led/serving")
+wait_serving(f"127.0.0.1:{sys.argv[2]}", timeout=60)  # health SERVING: the model has passed its self-check
 channel = grpc.insecure_channel(f"127.0.0.1:{sys.argv[2]}")
-grpc.channel_ready_future(channel).result(timeout=60)
 stub = ledrec_pb2_grpc.RecommenderStub(channel)
-print("\ngRPC service on 127.0.0.1 (ledrec.v1.Recommender/Recommend), model", serving.version)
+first = stub.Recommend(ledrec_pb2.RecommendRequest(partition=sorted(serving.partitions)[0], k=1))
+print("\ngRPC service on 127.0.0.1 (ledrec.v1.Recommender/Recommend), model", first.model_version)
 for country, items in sorted(serving.partitions.items()):
     history = serving.item_ids[items[:3]].tolist()
     r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=history, k=5, exclude_seen=True))
