@@ -604,17 +604,8 @@ class Chaos:
         row.notes.insert(0, f"answers by version: {dict(seen_versions)}")
         if self.config.swaps % 2:  # leave A serving
             self._point(self.a)
-            self._wait("swap back to a", lambda: self._answers_with(server, self.version["a"]))
+            self._wait("swap back to a", lambda: self._versions(server) == {self.version["a"]})
         self._close(row, server)
-
-    def _answers_with(self, server: Server, version: str) -> bool:
-        from ledrec.serve import ledrec_pb2
-
-        raw = self._valid(1)[0]
-        return all(
-            ledrec_pb2.RecommendResponse.FromString(server.call(raw, timeout=10)).model_version == version
-            for _ in range(4 * self.config.workers)
-        )
 
     # -------------------------------------------------------------- 3. corrupt exports at reload
     def corrupt_at_reload(self, server: Server) -> None:
@@ -658,6 +649,7 @@ class Chaos:
             shutil.rmtree(target.parent / f"{target.name}-outside", ignore_errors=True)
 
     def _versions(self, server: Server) -> set[str]:
+        """The model versions of a few answers (enough to reach every worker, most likely)."""
         from ledrec.serve import ledrec_pb2
 
         raw = self._valid(1)[0]

@@ -62,7 +62,7 @@ class RetrieverConfig:
     cache_dir: str | None = None  # keep built graphs here (keyed by model content), so restarts and workers load them
     # self-check before a model may serve: mean recall@10 of the served index against exact scoring, over a
     # few seeded queries per catalogue. A graph of other vectors (a stale cache) gives next to nothing (the
-    # stale-graph test), hnswlib at its default effort nearly 1 (README), so .5 separates them with room
+    # stale-graph test), hnswlib at its default effort .96-.99 (docs/serving.md), so .5 separates them with room
     # for a low --ef.
     self_check_queries: int = 8
     self_check_recall: float = option(0.5, "a model whose index finds less than this recall@10 does not serve")
