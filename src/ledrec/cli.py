@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ledrec import __version__
+from ledrec.config import number
 from ledrec.data import PROTOCOLS
 from ledrec.data.interactions import DataError
 from ledrec.errors import ConfigError
@@ -36,6 +37,14 @@ DATA_HELP = (
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+class OneLineErrors(argparse.ArgumentParser):
+    """A usage error is one line naming the command and what is wrong, exit status 2 (argparse prints the
+    whole usage first; ``--help`` still shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _parse_list(option: Option, text: str) -> list[Any]:
     values = [v.strip() for v in text.split(",")] if option.searchable else [text]
     out = []
@@ -43,7 +52,7 @@ def _parse_list(option: Option, text: str) -> list[Any]:
         try:
             out.append(option.type(v))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--{_flag(option.name)}: {v!r} is not a {option.type.__name__}") from None
+            raise argparse.ArgumentTypeError(f"--{_flag(option.name)}: {v!r} is not {option.describe()}") from None
     return out
 
 
@@ -73,26 +82,28 @@ def _add_common_data_args(p: argparse.ArgumentParser) -> None:
         help="strong: held-out users, 80/20 fold-in (Mult-VAE); bars: fixed train/test files (BARS)",
     )
     p.add_argument("--format", default=None, help="force a reader instead of detecting it from file names")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (splits, init, sampling)")
+    p.add_argument(
+        "--seed", type=number(int, low=0), default=0, help="seed of every random choice (splits, init, sampling)"
+    )
     p.add_argument(
         "--feedback", default=None, help="comma-separated event types that form the training matrix (default: all)"
     )
     g = p.add_argument_group("protocol options")
     g.add_argument(
         "--min-rating",
-        type=float,
+        type=number(float),
         default=None,
         help="strong: keep ratings >= this (default 3.5, as ../shared/README.md says)",
     )
     g.add_argument(
         "--heldout-users",
-        type=float,
+        type=number(float, low=0.0, low_open=True),
         default=None,
         help="strong: validation and test users each, a fraction (<1) or a count (default 0.1)",
     )
     g.add_argument(
         "--valid-fraction",
-        type=float,
+        type=number(float, low=0.0, high=1.0, low_open=True, high_open=True),
         default=None,
         help="bars without a valid file: share of each user's train items carved out for validation (default 0.1)",
     )
@@ -173,6 +184,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ledrec.train.run import RunConfig, run
 
     model_cls = MODELS[args.model]
+    own = {o.name for o in model_cls.options}
+    foreign = [o for o in _model_options() if o not in own and getattr(args, o, None) is not None]
+    if foreign:  # an option of another model would silently do nothing
+        flags = ", ".join(f"--{_flag(o)}" for o in foreign)
+        raise ConfigError(f"{flags}: not an option of --model {args.model} ('ledrec run --model {args.model} --help')")
     params: dict[str, list[Any]] = {}
     for o in model_cls.options:
         given = getattr(args, o.name, None)
@@ -191,6 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         select_max_items=args.select_max_items,
         select=not args.no_select,
         refit=not args.no_refit,
+        overwrite=args.overwrite,
     )
     result = run(config)
     text = json.dumps(result, indent=None if args.compact else 2)
@@ -567,7 +584,7 @@ HELP = {
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole parser (``only=None``), or one with only command ``only`` built in full and the others as
     one-line stubs (what ``main`` uses: ``ledrec serve`` never imports the training stack to parse flags)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="ledrec", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"ledrec {__version__}")
@@ -593,13 +610,18 @@ def _parser_run(sub: Any) -> None:
     )
     _add_common_data_args(p)
     p.add_argument("--model", required=True, choices=sorted(MODELS), help="recommender to run")
-    p.add_argument("--out", default=None, help="run directory to keep the fitted model (npz + JSON manifest)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="run directory to keep the fitted model (.npy + JSON manifest); must be new or empty",
+    )
+    p.add_argument("--overwrite", action="store_true", help="clear a non-empty --out first")
     p.add_argument("--json", default=None, help="also write the result object to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--compact", action="store_true", help="print the JSON on one line")
     p.add_argument(
         "--select-max-items",
-        type=int,
+        type=number(int, low=1),
         default=None,
         help="search hyper-parameters on the N most popular items only, then refit the winner on all items "
         "(for models whose fit grows fast with the catalog, like EASE at O(I^3))",
@@ -614,13 +636,15 @@ def _parser_run(sub: Any) -> None:
     options = _model_options()
     g = p.add_argument_group("model options (comma-separated lists are searched on validation)")
     for o in options.values():
-        users = ", ".join(name for name, m in MODELS.items() if o in m.options)
+        # each model's own default (the trainers differ: LED lr 0.01 / 50 epochs, the VAE 1e-3 / 200)
+        defaults = {name: own.default for name, m in MODELS.items() for own in m.options if own.name == o.name}
+        by_model = ", ".join(f"{name} {value!r}" for name, value in defaults.items())
         g.add_argument(
             f"--{_flag(o.name)}",
             dest=o.name,
             default=None,
             type=lambda text, o=o: _parse_list(o, text),
-            help=f"[{users}] {o.help} (default {o.default})",
+            help=f"{o.help}; {o.describe()} (default: {by_model})",
         )
     p.set_defaults(func=cmd_run)
 
@@ -657,13 +681,17 @@ def _parser_bench(sub: Any) -> None:
     _add_common_data_args(p)
     p.add_argument("--out", required=True, help="folder for the table, the JSON and the PNG plot")
     p.add_argument("--fractions", default="0.01,0.1,1.0", help="shares of the training users")
-    p.add_argument("--dim", type=int, default=128, help="LED dimension")
-    p.add_argument("--epochs", type=int, default=50, help="maximum epochs per model")
-    p.add_argument("--patience", type=int, default=5, help="early-stopping patience (validations)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--dim", type=number(int, low=1), default=128, help="LED dimension")
+    p.add_argument("--epochs", type=number(int, low=1), default=50, help="maximum epochs per model")
+    p.add_argument("--patience", type=number(int, low=0), default=5, help="early-stopping patience (validations)")
+    p.add_argument("--lr", type=number(float, low=0.0, low_open=True), default=0.01, help="Adam learning rate")
     p.add_argument("--loss", default="mult", help="LED loss")
-    p.add_argument("--dropout", type=float, default=0.5, help="input dropout")
-    p.add_argument("--init-scale", type=float, default=4.0, help="norm of the initial item vectors")
+    p.add_argument(
+        "--dropout", type=number(float, low=0.0, high=1.0, high_open=True), default=0.5, help="input dropout"
+    )
+    p.add_argument(
+        "--init-scale", type=number(float, low=0.0, low_open=True), default=4.0, help="norm of the initial item vectors"
+    )
     p.set_defaults(func=cmd_bench_figure2)
 
     p = bench_sub.add_parser(
@@ -691,7 +719,7 @@ def _parser_bench(sub: Any) -> None:
     _add_no_refit(p)
     p.add_argument(
         "--select-max-items",
-        type=int,
+        type=number(int, low=1),
         default=None,
         help="choose hyper-parameters on the N most popular items only, then refit (for EASE on big catalogues)",
     )
@@ -707,16 +735,18 @@ def _parser_bench(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_served_run_args(p, "a run directory or serving export; queries from --data's test users")
-    p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size (without --run)")
-    p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension (without --run)")
-    p.add_argument("--queries", type=int, default=1000, help="number of queries")
-    p.add_argument("--k", type=int, default=20, help="recall@k")
+    p.add_argument(
+        "--items", type=number(int, low=1), default=1_000_000, help="synthetic catalogue size (without --run)"
+    )
+    p.add_argument("--dim", type=number(int, low=1), default=100, help="synthetic vector dimension (without --run)")
+    p.add_argument("--queries", type=number(int, low=1), default=1000, help="number of queries")
+    p.add_argument("--k", type=number(int, low=1), default=20, help="recall@k")
     p.add_argument("--ef", default="50,100,200", help="ef_search values (comma-separated)")
-    p.add_argument("--M", type=int, default=32, help="graph degree")
-    p.add_argument("--ef-construction", type=int, default=200, help="build-time candidate list")
+    p.add_argument("--M", type=number(int, low=1), default=32, help="graph degree")
+    p.add_argument("--ef-construction", type=number(int, low=1), default=200, help="build-time candidate list")
     p.add_argument("--libraries", default="hnswlib,faiss,usearch", help="comma-separated")
     p.add_argument("--forms", default="ip,nn", help="ip (raw inner product), nn (MIPS->NN reduction)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and query choice")
+    p.add_argument("--seed", type=number(int, low=0), default=0, help="seed of the synthetic data and query choice")
     p.add_argument("--out", default=None, help="folder for ann.json and ann.md")
     p.set_defaults(func=cmd_bench_ann)
 
@@ -731,17 +761,21 @@ def _parser_bench(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_served_run_args(p, "run directory or serving export to serve; histories from --data's test users")
-    p.add_argument("--items", type=int, default=1_000_000, help="synthetic catalogue size")
-    p.add_argument("--dim", type=int, default=100, help="synthetic vector dimension")
-    p.add_argument("--max-history", type=int, default=50, help="most recent items per request")
-    p.add_argument("--k", type=int, default=20, help="items per response")
-    p.add_argument("--ef", type=int, default=100, help="ANN search effort")
-    p.add_argument("--workers", type=int, default=2, help="server processes")
-    p.add_argument("--clients", type=int, default=4, help="closed-loop concurrent clients")
-    p.add_argument("--rate", type=float, default=1000.0, help="open-loop requests per second")
-    p.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
-    p.add_argument("--repeats", type=int, default=3, help="runs (medians are reported)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic catalogue")
+    p.add_argument("--items", type=number(int, low=1), default=1_000_000, help="synthetic catalogue size")
+    p.add_argument("--dim", type=number(int, low=1), default=100, help="synthetic vector dimension")
+    p.add_argument("--max-history", type=number(int, low=1), default=50, help="most recent items per request")
+    p.add_argument("--k", type=number(int, low=1, high=1000), default=20, help="items per response")
+    p.add_argument("--ef", type=number(int, low=1), default=100, help="ANN search effort")
+    p.add_argument("--workers", type=number(int, low=1, high=256), default=2, help="server processes")
+    p.add_argument("--clients", type=number(int, low=1), default=4, help="closed-loop concurrent clients")
+    p.add_argument(
+        "--rate", type=number(float, low=0.0, low_open=True), default=1000.0, help="open-loop requests per second"
+    )
+    p.add_argument(
+        "--seconds", type=number(float, low=0.0, low_open=True), default=10.0, help="duration of each load phase"
+    )
+    p.add_argument("--repeats", type=number(int, low=1), default=3, help="runs (medians are reported)")
+    p.add_argument("--seed", type=number(int, low=0), default=0, help="seed of the synthetic catalogue")
     p.add_argument(
         "--client",
         choices=("python", "cpp"),
@@ -793,10 +827,15 @@ def _parser_bench(sub: Any) -> None:
     )
     p.add_argument("--data", default=None, help="directory written by 'ledrec simulate generate' (default: generate)")
     p.add_argument("--out", default="runs/table3", help="directory for table3.json and table3.md")
-    p.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping on validation)")
-    p.add_argument("--dim", type=int, default=64, help="LED embedding dimension")
     p.add_argument(
-        "--negatives", type=int, default=100, help="BPR negatives per user (half from its banners in those rows)"
+        "--epochs", type=number(int, low=1), default=30, help="maximum epochs (early stopping on validation)"
+    )
+    p.add_argument("--dim", type=number(int, low=1), default=64, help="LED embedding dimension")
+    p.add_argument(
+        "--negatives",
+        type=number(int, low=1),
+        default=100,
+        help="BPR negatives per user (half from its banners in those rows)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_dataclass_flags(p, ProductionConfig)
@@ -840,7 +879,9 @@ def _parser_serve(sub: Any) -> None:
     add_flags(p, ServeConfig)
     g = p.add_argument_group("retrieval")
     add_flags(g, RetrieverConfig)
-    g.add_argument("--ef", type=int, default=None, help="ANN search effort (ef_search; default: the index's, 100)")
+    g.add_argument(
+        "--ef", type=number(int, low=1), default=None, help="ANN search effort (ef_search; default: the index's, 100)"
+    )
     p.add_argument(
         "--check",
         action="store_true",
@@ -864,16 +905,24 @@ def _parser_pretrain(sub: Any) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default=None, help="pre-train on this protocol's training data")
     p.add_argument("--format", default=None, help="force a reader")
     p.add_argument("--feedback", default=None, help="comma-separated event types to use (the paper: views)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the randomized SVD (and of the protocol's split)")
-    p.add_argument("--dim", type=int, default=128, help="embedding dimension")
-    p.add_argument("--alpha", type=float, default=0.75, help="context-count smoothing exponent (§9.3)")
-    p.add_argument("--shift", type=float, default=1.0, help="shifted PMI: subtract log(shift)")
+    p.add_argument(
+        "--seed", type=number(int, low=0), default=0, help="seed of the randomized SVD (and of the protocol's split)"
+    )
+    p.add_argument("--dim", type=number(int, low=1), default=128, help="embedding dimension")
+    p.add_argument(
+        "--alpha", type=number(float, low=0.0, high=1.0), default=0.75, help="context-count smoothing exponent (§9.3)"
+    )
+    p.add_argument(
+        "--shift", type=number(float, low=0.0, low_open=True), default=1.0, help="shifted PMI: subtract log(shift)"
+    )
     p.add_argument("--keep-negative", action="store_true", help="keep negative PMI values (default: clip at 0)")
-    p.add_argument("--min-count", type=int, default=1, help="drop items with fewer co-occurrences")
-    p.add_argument("--window", type=int, default=None, help="count pairs within W positions of a timeline only")
-    p.add_argument("--power", type=float, default=1.0, help="embeddings = U·S^power")
+    p.add_argument("--min-count", type=number(int, low=1), default=1, help="drop items with fewer co-occurrences")
+    p.add_argument(
+        "--window", type=number(int, low=1), default=None, help="count pairs within W positions of a timeline only"
+    )
+    p.add_argument("--power", type=number(float, low=0.0), default=1.0, help="embeddings = U·S^power")
     p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise item vectors")
-    p.add_argument("--n-iter", type=int, default=5, help="power iterations of the randomized SVD")
+    p.add_argument("--n-iter", type=number(int, low=0), default=5, help="power iterations of the randomized SVD")
     p.add_argument(
         "--engine",
         choices=("local", "spark"),
@@ -1030,7 +1079,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DataError, ArtifactError, ConfigError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
-        print(f"ledrec {args.command}: error: {exc}", file=sys.stderr)
+        command = " ".join(
+            c for c in (args.command, getattr(args, "bench", None), getattr(args, "simulate_command", None)) if c
+        )
+        print(f"ledrec {command}: error: {exc}", file=sys.stderr)
         return 2
 
 

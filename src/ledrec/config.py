@@ -1,12 +1,89 @@
-"""Configuration dataclasses whose fields carry their own help text, so that a command's flags, their
-types, defaults and help are derived from the one declaration (:func:`add_flags`, :func:`from_args`)."""
+"""Options declared once, with type, default, bounds and help, and everything else derived from them:
+
+* :class:`Option` — a model's hyper-parameter (``ledrec.models``): the constructor's signature, docs and
+  checks, and ``ledrec run``'s flags, come from it; :func:`number` makes a command-line type of it.
+* :func:`option` — a field of a configuration dataclass that is also a flag (:func:`add_flags`,
+  :func:`from_args`): ``ledrec serve``, ``ledrec bench chaos``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import typing
-from dataclasses import MISSING, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
+
+import numpy as np
+
+from ledrec.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """A hyper-parameter: CLI flag ``--name`` (underscores become dashes). ``searchable`` options accept a
+    comma-separated list on the command line, and ``ledrec run`` picks the best value on validation.
+    ``low`` / ``high`` bound its value (inclusive unless ``low_open`` / ``high_open``); :meth:`check` is
+    what the model's constructor, and so the CLI, applies to every value."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    searchable: bool = False
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """What a value must be, in words: "an int >= 1", "a float in [0, 1)", "one of ('a', 'b')"."""
+        if self.choices is not None:
+            return f"one of {self.choices}"
+        kind = {int: "an int", float: "a number", str: "a string", bool: "a bool"}.get(self.type, self.type.__name__)
+        if self.low is not None and self.high is not None:
+            return (
+                f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+            )
+        if self.low is not None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
+        return kind
+
+    def check(self, value: Any, owner: str) -> Any:
+        """``value`` as this option's type (an int is a valid float), or ConfigError naming the option."""
+        ok = {
+            int: lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool),
+            float: lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool),
+            str: lambda v: isinstance(v, str),
+            bool: lambda v: isinstance(v, bool | np.bool_),
+        }.get(self.type, lambda v: isinstance(v, self.type))
+        if not ok(value):
+            raise ConfigError(f"{owner}: {self.name} must be {self.describe()}, not {value!r}")
+        value = self.type(value)
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{owner}: {self.name} must be {self.describe()}, not {value!r}")
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if too_low or too_high or (self.type is float and not np.isfinite(value)):
+            raise ConfigError(f"{owner}: {self.name} must be {self.describe()}, not {value!r}")
+        return value
+
+
+def number(kind: type, **bounds: Any) -> Callable[[str], Any]:
+    """An argparse ``type``: the text as ``kind`` within ``bounds`` (those of :class:`Option`), or a
+    one-line usage error saying what it must be."""
+    rule = Option("value", kind, None, "", **bounds)
+
+    def parse(text: str) -> Any:
+        try:
+            return rule.check(kind(text), "")
+        except (ValueError, ConfigError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule.describe()}") from None
+
+    return parse
 
 
 def option(default: Any, help: str, flag: str | None = None) -> Any:

@@ -44,6 +44,7 @@ import numpy as np
 
 from ledrec.bench import corrupt
 from ledrec.config import option
+from ledrec.errors import ConfigError
 from ledrec.export.mips import ServingModel
 from ledrec.serve.client import read_ready_line
 from ledrec.serve.loading import load_serving_model
@@ -397,6 +398,7 @@ class Chaos:
         self.out = Path(config.out)
         self.rows: list[Row] = []
         self.rng = np.random.default_rng(config.seed)
+        self._classes()  # unknown classes: an error before any work
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -663,7 +665,7 @@ class Chaos:
         chosen = self.config.classes or tuple(every)
         unknown = set(chosen) - set(every)
         if unknown:
-            raise ValueError(f"unknown corruption classes {sorted(unknown)}; known: {list(every)}")
+            raise ConfigError(f"--classes: unknown corruption classes {sorted(unknown)}; known: {list(every)}")
         return [(n, every[n]) for n in chosen]
 
     # -------------------------------------------------------------- 4. corrupt exports at start

@@ -89,6 +89,48 @@ class Interactions:
             if col is not None and len(col) != n:
                 raise ValueError(f"column {name!r} has {len(col)} rows, expected {n}")
 
+    @classmethod
+    def from_events(
+        cls,
+        users: Sequence | np.ndarray,
+        items: Sequence | np.ndarray,
+        *,
+        feedback: Sequence | np.ndarray | None = None,
+        timestamp: Sequence | np.ndarray | None = None,
+        partition: Sequence | np.ndarray | None = None,
+        rating: Sequence | np.ndarray | None = None,
+    ) -> Interactions:
+        """An event log from the user's own columns (lists, numpy arrays, pandas Series, Arrow arrays): one
+        row per event, original ids of any type; the vocabularies keep them, so a model fitted on the
+        result recommends by these ids. ``feedback``: event types (e.g. "view", "click", "sale");
+        ``timestamp``: seconds; ``partition``: catalogue (country, merchant)."""
+        columns = {"users": users, "items": items, "feedback": feedback, "timestamp": timestamp}
+        columns |= {"partition": partition, "rating": rating}
+        arrays = {k: None if v is None else np.asarray(v) for k, v in columns.items()}
+        n = len(arrays["users"])
+        for name, a in arrays.items():
+            if a is not None and (a.ndim != 1 or len(a) != n):
+                raise DataError(f"from_events: {name} has shape {a.shape}; every column needs {n} rows")
+        user_vocab, user = Vocabulary.encode(arrays["users"])
+        item_vocab, item = Vocabulary.encode(arrays["items"])
+        kinds, codes = ("interaction",), None
+        if arrays["feedback"] is not None:
+            vocab, codes = Vocabulary.encode(arrays["feedback"].astype(str))
+            kinds, codes = tuple(vocab.ids.tolist()), codes.astype(np.int8)
+        parts, part = (None, None) if arrays["partition"] is None else Vocabulary.encode(arrays["partition"])
+        numeric = {}
+        for name, dtype in (("timestamp", np.int64), ("rating", np.float32)):
+            a = arrays[name]
+            if a is not None:
+                try:
+                    numeric[name] = a.astype(dtype)
+                except (TypeError, ValueError):
+                    raise DataError(f"from_events: {name} must be numeric, not {a.dtype}") from None
+        return cls(
+            user=user, item=item, users=user_vocab, items=item_vocab, feedback=codes, feedback_types=kinds,
+            partition=part, partitions=parts, source="from_events", **numeric,
+        )  # fmt: skip
+
     # ---------------------------------------------------------------- sizes
     def __len__(self) -> int:
         return len(self.user)

@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from ledrec.data.interactions import DataError, Vocabulary, dedupe_rows, user_item_matrix
 from ledrec.data.splits import PreparedData, eval_set
 from ledrec.data.synthetic import DAY, sample_by_group
+from ledrec.errors import ConfigError
 from ledrec.io import atomic_path, write_json
 
 EVENTS = ("view", "display", "click", "sale")
@@ -77,17 +78,17 @@ class ProductionConfig:
     def __post_init__(self) -> None:
         for name in ("n_users", "n_items", "n_merchants", "n_countries", "n_categories", "days"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ConfigError(f"{name} must be >= 1")
         if self.n_categories < 2:
-            raise ValueError("n_categories must be >= 2 (every category has a different complement)")
+            raise ConfigError("n_categories must be >= 2 (every category has a different complement)")
         if self.n_merchants < self.n_countries:
-            raise ValueError("n_merchants must be >= n_countries (every country has a merchant)")
+            raise ConfigError("n_merchants must be >= n_countries (every country has a merchant)")
         if not 1 <= self.categories_per_merchant <= self.n_categories:
-            raise ValueError("categories_per_merchant must be in [1, n_categories]")
+            raise ConfigError("categories_per_merchant must be in [1, n_categories]")
         if not 1 <= self.min_banner <= self.max_banner:
-            raise ValueError("need 1 <= min_banner <= max_banner")
+            raise ConfigError("need 1 <= min_banner <= max_banner")
         if self.n_items < self.n_merchants * self.categories_per_merchant + self.n_countries * self.n_categories:
-            raise ValueError("n_items too small: every (merchant, category) cell needs an item")
+            raise ConfigError("n_items too small: every (merchant, category) cell needs an item")
 
 
 class GroundTruth:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledrec.data.interactions import Interactions, Vocabulary
+from ledrec.errors import ConfigError
 from ledrec.io import atomic_path, write_json
 
 FEEDBACK_TYPES = ("view", "click", "sale")
@@ -48,11 +49,11 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         for name in ("n_users", "n_items", "n_topics", "n_partitions"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+                raise ConfigError(f"{name} must be >= 1")
         if self.n_items < self.n_topics * self.n_partitions:
-            raise ValueError("n_items must be at least n_topics * n_partitions (every topic sold everywhere)")
+            raise ConfigError("n_items must be at least n_topics * n_partitions (every topic sold everywhere)")
         if self.views_per_user < 1:
-            raise ValueError("views_per_user must be >= 1")
+            raise ConfigError("views_per_user must be >= 1")
 
 
 def generate(config: SyntheticConfig | None = None) -> Interactions:

@@ -66,16 +66,18 @@ def evaluate(
     batch = max(1, (memory_mb << 20) // (4 * n_items))
     n_targets = np.diff(data.target.indptr)
     hits = np.zeros((n_users, kmax), dtype=bool)
-    for lo in tqdm(range(0, n_users, batch), desc=desc, disable=not progress, unit_scale=batch, unit="user"):
-        hi = min(lo + batch, n_users)
-        history = data.input[lo:hi]
-        excluded = history if data.exclude is None else data.exclude[lo:hi]
-        scores = np.array(score(history), dtype=np.float32, copy=True)  # own copy: top_k writes into it
-        if scores.shape != (hi - lo, n_items):
-            raise ValueError(f"scorer returned shape {scores.shape}, expected {(hi - lo, n_items)}")
-        ranked = top_k(scores, kmax, exclude=excluded)
-        target = data.target[lo:hi].toarray().astype(bool)  # (batch, I): small, bounded like scores
-        hits[lo:hi] = np.take_along_axis(target, ranked, axis=1)
+    with tqdm(total=n_users, desc=desc, disable=not progress, unit="user") as bar:  # counts users, not batches
+        for lo in range(0, n_users, batch):
+            hi = min(lo + batch, n_users)
+            history = data.input[lo:hi]
+            excluded = history if data.exclude is None else data.exclude[lo:hi]
+            scores = np.array(score(history), dtype=np.float32, copy=True)  # own copy: top_k writes into it
+            if scores.shape != (hi - lo, n_items):
+                raise ValueError(f"scorer returned shape {scores.shape}, expected {(hi - lo, n_items)}")
+            ranked = top_k(scores, kmax, exclude=excluded)
+            target = data.target[lo:hi].toarray().astype(bool)  # (batch, I): small, bounded like scores
+            hits[lo:hi] = np.take_along_axis(target, ranked, axis=1)
+            bar.update(hi - lo)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
         kk = min(k, kmax)

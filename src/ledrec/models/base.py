@@ -13,31 +13,24 @@ Hyper-parameters are declared once per model as :class:`Option` objects; the CLI
 
 from __future__ import annotations
 
+import inspect
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
+from ledrec.config import Option
+from ledrec.data.interactions import Interactions
 from ledrec.data.splits import EvalSet
+from ledrec.errors import ConfigError
 from ledrec.evaluate.ranking import top_k
 from ledrec.io import load_artifact, save_artifact
 
-
-@dataclass(frozen=True)
-class Option:
-    """A hyper-parameter: CLI flag ``--name`` (underscores become dashes). ``searchable`` options accept a
-    comma-separated list on the command line, and ``ledrec run`` picks the best value on validation."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    searchable: bool = False
-    choices: tuple[Any, ...] | None = None
+RANDOM_STATE = Option("random_state", int, 0, "seed of every random choice (init, sampling, shuffling)", low=0)
 
 
 class Recommender(ABC):
@@ -55,11 +48,21 @@ class Recommender(ABC):
         if unknown:
             raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
         for o in self.options:
-            value = params.get(o.name, o.default)
-            if o.choices is not None and value not in o.choices:
-                raise ValueError(f"{self.name}: {o.name} must be one of {o.choices}, not {value!r}")
-            setattr(self, o.name, value)
-        self.random_state = params.get("random_state", 0)
+            setattr(self, o.name, o.check(params.get(o.name, o.default), self.name))
+        self.random_state = RANDOM_STATE.check(params.get("random_state", 0), self.name)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give each model the signature and the parameter docs of its options (``help(LED)``,
+        ``inspect.signature(LED)``), generated from the one declaration."""
+        super().__init_subclass__(**kwargs)
+        options = (*cls.options, RANDOM_STATE)
+        cls.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.type.__name__)
+             for o in options]
+        )  # fmt: skip
+        lines = [f"{o.name} : {o.type.__name__}, default {o.default!r}\n    {o.help} ({o.describe()})" for o in options]
+        own = inspect.cleandoc(vars(cls).get("__doc__") or f"The {getattr(cls, 'name', cls.__name__)!r} recommender.")
+        cls.__doc__ = own + "\n\nParameters\n----------\n" + "\n".join(lines)
 
     def refit_params(self) -> dict[str, Any]:
         """Parameters for refitting on a bigger training matrix after selection (e.g. with the number of
@@ -89,6 +92,47 @@ class Recommender(ABC):
         idx = top_k(scores, k, exclude=X if exclude_seen else None)
         return idx, np.take_along_axis(scores, idx, axis=1)
 
+    def recommend_ids(
+        self, history: Iterable[Any], k: int = 10, *, exclude_seen: bool = True, allowed: Iterable[Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """The top-``k`` (item id, score) for one history of original item ids — a user the model never saw
+        needs no retraining. Unknown ids are ignored (no known id: the cold-start answer); ``allowed``
+        restricts the answer to those ids. Needs the item ids: fit on an
+        :class:`~ledrec.data.interactions.Interactions`, or set ``item_ids``."""
+        self._check_fitted()
+        if self.item_ids is None:
+            raise ConfigError(f"{self.name}: no item ids; fit on Interactions (or set model.item_ids) first")
+        index = self._id_index()
+        known = np.unique([index[i] for i in map(str, history) if i in index]).astype(np.int64)
+        row = sp.csr_matrix(
+            (np.ones(len(known), np.float32), (np.zeros(len(known), np.int64), known)), (1, self.n_items)
+        )
+        scores = np.array(self.score(row)[0], dtype=np.float64)
+        if exclude_seen:
+            scores[known] = -np.inf
+        if allowed is not None:
+            keep = np.zeros(len(scores), dtype=bool)
+            keep[[index[i] for i in map(str, allowed) if i in index]] = True
+            scores[~keep] = -np.inf
+        top = np.argsort(-scores, kind="stable")[: min(k, int(np.isfinite(scores).sum()))]
+        return [(str(self.item_ids[i]), float(scores[i])) for i in top]
+
+    def _id_index(self) -> dict[str, int]:
+        ids = self.item_ids
+        cached = getattr(self, "_id_index_cache", None)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, {str(x): i for i, x in enumerate(np.asarray(ids).tolist())})
+            self._id_index_cache = cached
+        return cached[1]
+
+    def _training_matrix(self, X: Any) -> sp.csr_matrix:
+        """``X`` as a float32 CSR. An :class:`~ledrec.data.interactions.Interactions` (the user's own events,
+        with their ids) becomes its 0/1 user × item matrix, and the model keeps the item ids."""
+        if isinstance(X, Interactions):
+            self.item_ids = X.items.ids
+            X = X.to_csr()
+        return sp.csr_matrix(X, dtype=np.float32)
+
     @property
     def n_items(self) -> int:
         return int(self.n_items_)
@@ -112,10 +156,13 @@ class Recommender(ABC):
     def save(self, directory: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
         self._check_fitted()
         scalars = {k: v for k, v in vars(self).items() if k.endswith("_") and isinstance(v, int | float | str)}
+        arrays = self.state()
+        if self.item_ids is not None:  # a saved model keeps its item ids
+            arrays = {**arrays, "item_ids": np.asarray(self.item_ids).astype(str)}
         return save_artifact(
             directory,
             "model",
-            self.state(),
+            arrays,
             config=self.get_params(),
             extra={"model": self.name, "fitted": scalars, **(extra or {})},
         )

@@ -30,11 +30,19 @@ log = logging.getLogger(__name__)
 class EASE(Recommender):
     name = "ease"
     options = (
-        Option("lam", float, 500.0, "L2 regularisation λ added to the Gram diagonal (Steck 2019)", searchable=True),
+        Option(
+            "lam",
+            float,
+            500.0,
+            "L2 regularisation λ added to the Gram diagonal (Steck 2019)",
+            searchable=True,
+            low=0.0,
+            low_open=True,
+        ),
     )
 
     def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._training_matrix(X)
         n_items = X.shape[1]
         start = time.perf_counter()
         weights = gram_matrix(X)  # (I, I) float32, the one big buffer

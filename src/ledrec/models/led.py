@@ -90,7 +90,7 @@ class LED(TorchRecommender):
     name = "led"
     accepts_side_matrices = True
     options = (
-        Option("dim", int, 128, "embedding dimension d", searchable=True),
+        Option("dim", int, 128, "embedding dimension d", searchable=True, low=1),
         Option("loss", str, "mult", "training loss", choices=LOSSES),
         Option(
             "init", str, "svd", "item vector initialisation: random, or PMI + randomized SVD", choices=("random", "svd")
@@ -105,7 +105,7 @@ class LED(TorchRecommender):
         Option(
             "reduce", str, "mean", "user vector = 1/T (mean) or 1/√T (sqrt) times the sum", choices=("mean", "sqrt")
         ),
-        Option("negatives", int, 1000, "negatives per user for the sampled losses (shared by its positives)"),
+        Option("negatives", int, 1000, "negatives per user for the sampled losses (shared by its positives)", low=1),
         SHARE_NEGATIVES,
         Option(
             "negative_power",
@@ -114,6 +114,7 @@ class LED(TorchRecommender):
             "negatives drawn ∝ (training count + 1)^power: 0 uniform (the paper's); > 0 favours popular items, "
             "and Mult-CSS weighs each by 1/q (importance sampling) so its partition estimate stays unbiased",
             searchable=True,
+            low=0.0,
         ),
         Option(
             "mult_after",
@@ -122,9 +123,17 @@ class LED(TorchRecommender):
             "from this many epochs on, train with the full softmax (mult) instead of the sampled --loss: cheap "
             "sampled epochs first, exact ones to finish (0: never)",
             searchable=True,
+            low=0,
         ),
         Option(
-            "dropout", float, 0.5, "input dropout: probability of removing each input item (denoising)", searchable=True
+            "dropout",
+            float,
+            0.5,
+            "input dropout: probability of removing each input item (denoising)",
+            searchable=True,
+            low=0.0,
+            high=1.0,
+            high_open=True,
         ),
         Option(
             "target_fraction",
@@ -132,6 +141,9 @@ class LED(TorchRecommender):
             -1.0,
             "share of each timeline held out as target per step; -1: 0.2 for bpr, 0 (input = target) otherwise",
             searchable=True,
+            low=-1.0,
+            high=1.0,
+            high_open=True,
         ),
         Option(
             "predict",
@@ -142,15 +154,16 @@ class LED(TorchRecommender):
             choices=("all", "held-out"),
             searchable=True,
         ),
-        Option("svd_alpha", float, 0.75, "PMI context smoothing exponent"),
-        Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
-        Option("svd_power", float, 1.0, "SVD embeddings = U·S^power"),
+        Option("svd_alpha", float, 0.75, "PMI context smoothing exponent", low=0.0, high=1.0),
+        Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training", low=1),
+        Option("svd_power", float, 1.0, "SVD embeddings = U·S^power", low=0.0),
         Option(
             "svd_iter",
             int,
             5,
             "power iterations of the randomized SVD: each is two sparse products with the PMI matrix (Gowalla, "
             "d = 256: ~8 s each), and fine-tuning moves the vectors anyway",
+            low=0,
         ),
         Option(
             "init_scale",
@@ -158,6 +171,8 @@ class LED(TorchRecommender):
             4.0,
             "norm of the initial item vectors (SVD rows are L2-normalised, then scaled)",
             searchable=True,
+            low=0.0,
+            low_open=True,
         ),
         Option(
             "embeddings", str, "", "pre-trained embeddings artifact ('ledrec pretrain --out') instead of computing SVD"
@@ -185,7 +200,7 @@ class LED(TorchRecommender):
         ``pretrain_matrix`` is what the SVD is computed on (default ``X``; the paper uses views);
         ``negatives_matrix`` (same rows): the sampled losses draw each user's negatives from its row (the
         paper's production BPR: displayed, not clicked), uniformly for users without any."""
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._training_matrix(X)
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self.n_items_ = n_items

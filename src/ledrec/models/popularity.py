@@ -17,7 +17,7 @@ class Popularity(Recommender):
     name = "pop"
 
     def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._training_matrix(X)
         self.item_counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()  # (I,)
         self.n_items_ = X.shape[1]
         return self

@@ -19,15 +19,15 @@ from ledrec.pretrain import PretrainConfig, pretrain
 class SVD(Recommender):
     name = "svd"
     options = (
-        Option("dim", int, 128, "embedding dimension d", searchable=True),
-        Option("svd_alpha", float, 0.75, "PMI context smoothing exponent", searchable=True),
-        Option("svd_shift", float, 1.0, "shifted PMI: subtract log(k)", searchable=True),
-        Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training"),
-        Option("svd_power", float, 1.0, "SVD embeddings = U·S^power", searchable=True),
+        Option("dim", int, 128, "embedding dimension d", searchable=True, low=1),
+        Option("svd_alpha", float, 0.75, "PMI context smoothing exponent", searchable=True, low=0.0, high=1.0),
+        Option("svd_shift", float, 1.0, "shifted PMI: subtract log(k)", searchable=True, low=0.0, low_open=True),
+        Option("svd_min_count", int, 1, "drop items with fewer co-occurrences from pre-training", low=1),
+        Option("svd_power", float, 1.0, "SVD embeddings = U·S^power", searchable=True, low=0.0),
     )
 
     def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._training_matrix(X)
         emb = pretrain(X, self.pretrain_config())
         self.item_vectors_ = emb.vectors  # (I, d)
         self.pretrain_stats_ = emb.stats

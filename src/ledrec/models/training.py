@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -134,7 +135,8 @@ class Trainer:
                 tqdm.write(
                     f"epoch {epoch}: loss {record['loss']:.4f}"
                     + (f", validation {record['metric']:.5f}" if "metric" in record else "")
-                    + f" ({record['train_s']:.1f}s)"
+                    + f" ({record['train_s']:.1f}s)",
+                    file=sys.stderr,  # stdout carries the command's JSON result only
                 )
             seconds = before + time.perf_counter() - start
             self._checkpoint(epoch, history, best_metric, best_epoch, best_state, stale, seconds)
@@ -233,11 +235,11 @@ def training_options(
 ) -> tuple[Option, ...]:
     """The hyper-parameters every PyTorch recommender has, with the model's own defaults."""
     return (
-        Option("epochs", int, epochs, "maximum epochs"),
-        Option("batch_size", int, batch_size, "users per step"),
-        Option("lr", float, lr, lr_help, searchable=True),
-        Option("eval_every", int, 1, "epochs between validation runs"),
-        Option("patience", int, patience, "validations without improvement before early stopping (0: never)"),
+        Option("epochs", int, epochs, "maximum epochs", low=1),
+        Option("batch_size", int, batch_size, "users per step", low=1),
+        Option("lr", float, lr, lr_help, searchable=True, low=0.0, low_open=True),
+        Option("eval_every", int, 1, "epochs between validation runs", low=1),
+        Option("patience", int, patience, "validations without improvement before early stopping (0: never)", low=0),
         Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
         Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
     )

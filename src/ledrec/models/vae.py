@@ -103,17 +103,18 @@ class _MultAE(TorchRecommender):
             "mult: full softmax; mult-css: sampled partition function",
             choices=("mult", "mult-css"),
         ),
-        Option("hidden", int, 600, "encoder/decoder hidden layer width"),
-        Option("latent", int, 200, "latent dimension", searchable=True),
-        Option("dropout", float, 0.5, "input dropout probability", searchable=True),
+        Option("hidden", int, 600, "encoder/decoder hidden layer width", low=1),
+        Option("latent", int, 200, "latent dimension", searchable=True, low=1),
+        Option("dropout", float, 0.5, "input dropout probability", searchable=True, low=0.0, high=1.0, high_open=True),
         Option(
             "l2",
             float,
             0.0,
             "L2 penalty l2·Σw² on the four weight matrices, added to the loss (Liang et al.'s λ: 0.01 for the DAE)",
             searchable=True,
+            low=0.0,
         ),
-        Option("negatives", int, 1000, "negatives per user for mult-css (shared by its positives)"),
+        Option("negatives", int, 1000, "negatives per user for mult-css (shared by its positives)", low=1),
         SHARE_NEGATIVES,
         # Liang et al. train 200 epochs and keep the best by validation; at lr 1e-3 the first epochs can
         # stall (Mult-CSS on ml-latest-small: no gain for 5 epochs, then steady), so patience is 20, not 5
@@ -130,7 +131,7 @@ class _MultAE(TorchRecommender):
     ) -> Self:
         """Train on timelines ``X``; ``targets`` (same rows) are what to predict when they differ from the
         inputs (multi-feedback)."""
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._training_matrix(X)
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self.n_items_ = n_items
@@ -212,12 +213,13 @@ class MultVAE(_MultAE):
     variational = True
     options = (
         *_MultAE.options,
-        Option("beta_cap", float, 0.2, "largest KL weight β (Liang et al.: 0.2)"),
+        Option("beta_cap", float, 0.2, "largest KL weight β (Liang et al.: 0.2)", low=0.0),
         Option(
             "anneal_steps",
             int,
             200_000,
             "β grows by 1/anneal_steps per update until beta_cap (Liang et al.: 200,000; 0: β = cap throughout)",
+            low=0,
         ),
     )
 

@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
+from ledrec.errors import ConfigError
+
 DEFAULT_CHUNK_PAIRS = 20_000_000  # pairs per chunk; ~0.5 GB of int32/int64 temporaries
 
 
@@ -50,7 +52,7 @@ def windowed_cooccurrence(
     (i, j) counts once per timeline if it occurs within the window anywhere in it; i = j never counts.
     """
     if window < 1:
-        raise ValueError("window must be >= 1")
+        raise ConfigError("window must be >= 1")
     users = np.asarray(users, dtype=np.int64)
     items = np.asarray(items, dtype=np.int64)
     if len(users) and np.any(np.diff(users) < 0):

@@ -17,11 +17,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ledrec.errors import ConfigError
+
 
 def pmi(C: sp.spmatrix, alpha: float = 0.75, shift: float = 1.0, positive: bool = True) -> sp.csr_matrix:
     """PMI of the observed pairs of a co-occurrence matrix (float32 CSR, same sparsity or sparser)."""
     if shift <= 0:
-        raise ValueError("shift must be > 0 (it is k in log(k); 1 means no shift)")
+        raise ConfigError("shift must be > 0 (it is k in log(k); 1 means no shift)")
     C = sp.csr_matrix(C, dtype=np.float64)
     C.eliminate_zeros()
     if C.shape[0] != C.shape[1]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ledrec.errors import ConfigError
 from ledrec.pretrain.embeddings import ItemEmbeddings, PretrainConfig
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def cooccurrence_pairs(events: Any, window: int | None) -> Any:
         pairs = a.join(b, "user").where(F.col("a.item") != F.col("b.item"))
         return pairs.groupBy(F.col("a.item").alias("i"), F.col("b.item").alias("j")).count()
     if window < 1:
-        raise ValueError("window must be >= 1")
+        raise ConfigError("window must be >= 1")
     order = [F.col("timestamp"), F.col("_seq")] if "timestamp" in events.columns else [F.col("_seq")]
     numbered = events.withColumn("_seq", F.monotonically_increasing_id())  # file order breaks ties
     numbered = numbered.withColumn("pos", F.row_number().over(Window.partitionBy("user").orderBy(*order)))
@@ -228,7 +229,7 @@ def spark_pretrain(
         kept = pairs.groupBy("i").agg(F.sum("count").alias("t")).where(F.col("t") >= config.min_count).count()
     pmi_s = time.perf_counter() - start - cooc_s
     if not 1 <= config.dim < n_items:
-        raise ValueError(f"dim must be in [1, {n_items - 1}], got {config.dim}")
+        raise ConfigError(f"dim must be in [1, {n_items - 1}], got {config.dim}")
     U, singular = randomized_svd_rdd(spark, _rows(entries), n_items, config.dim, config.n_iter, seed=config.seed)
     emb = U * singular**config.power
     if config.normalize:

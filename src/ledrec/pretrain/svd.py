@@ -12,6 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
+from ledrec.errors import ConfigError
+
 
 def item_embeddings(
     M: sp.spmatrix,
@@ -28,7 +30,7 @@ def item_embeddings(
     """
     n = min(M.shape)
     if not 1 <= dim < n:
-        raise ValueError(f"dim must be in [1, {n - 1}] for a {M.shape} matrix, got {dim}")
+        raise ConfigError(f"dim must be in [1, {n - 1}] for a {M.shape} matrix, got {dim}")
     U, S, _ = randomized_svd(
         sp.csr_matrix(M, dtype=np.float32),
         n_components=dim,

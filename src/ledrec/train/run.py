@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from ledrec.data.interactions import DataError
 from ledrec.data.readers import Dataset, read_dataset
 from ledrec.data.splits import EvalSet, PreparedData, is_prepared, prepare
 from ledrec.data.synthetic import SyntheticConfig, generate
+from ledrec.errors import ConfigError
 from ledrec.evaluate.ranking import DEFAULT_KS, evaluate
 from ledrec.io import save_artifact, write_json
 from ledrec.models import get_model
@@ -48,6 +50,7 @@ class RunConfig:
     # train (BARS without a valid file), instead of a refit on all of train: half the cost of an
     # early-stopped network, for 10% less training data per user
     refit: bool = True
+    overwrite: bool = False  # an ``out`` that holds anything is refused unless this (then it is cleared first)
 
 
 def load_prepared(
@@ -97,6 +100,8 @@ def candidate_params(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def run(config: RunConfig) -> dict[str, Any]:
     start = time.perf_counter()
+    if config.out:
+        claim_run_dir(config.out, config.overwrite)
     data = load_prepared(
         config.data,
         config.protocol,
@@ -111,7 +116,10 @@ def run(config: RunConfig) -> dict[str, Any]:
     candidates = candidate_params(config.params)
     metric = data.selection_metric
     if not config.select and len(candidates) > 1:
-        raise ValueError(f"without selection there is nothing to choose between {len(candidates)} candidate settings")
+        raise ConfigError(
+            f"--no-select: nothing to choose between {len(candidates)} candidate settings without a validation run; "
+            "give one value per option"
+        )
 
     # ---- selection on validation (only when there is something to choose)
     fit_valid, valid, subproblem, subproblem_items = data.fit_valid, data.valid, None, slice(None)
@@ -243,6 +251,20 @@ def _fit_seconds(model: Recommender, wall: float) -> float:
 
 def _searched(params: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
     return {k: params[k] for k in template}
+
+
+def claim_run_dir(out: str, overwrite: bool) -> None:
+    """Refuse a run directory that holds anything (a new run over an old one left a mixed directory: the
+    manifest of one model beside the arrays and the serving export of another), unless ``overwrite``,
+    which clears it first. Checked before any work, so nothing is lost to a late refusal."""
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if not overwrite:
+            raise ConfigError(f"--out {out}: already exists and is not empty; choose another or add --overwrite")
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def save_run(out: str, model: Recommender, data: PreparedData, result: dict[str, Any]) -> Path:

@@ -1,0 +1,137 @@
+"""What a new user meets first: `import ledrec`, models with real signatures and checked options,
+recommendations by id, and a command line whose every user error is one line with exit status 2."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ledrec
+from ledrec.cli import HELP, build_parser, main
+from ledrec.errors import ConfigError
+
+DATA = "synthetic:n_users=200,n_items=80"
+
+
+def test_import_ledrec_is_cheap_and_exports_the_public_names():
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, ledrec; print('torch' in sys.modules, 'LED' in dir(ledrec))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["False", "True"]
+    for name in ledrec.__all__:
+        assert getattr(ledrec, name) is not None
+
+
+def test_models_have_signatures_docs_and_checked_options():
+    signature = inspect.signature(ledrec.LED)
+    assert signature.parameters["dim"].default == 128 and signature.parameters["random_state"].default == 0
+    assert "dim : int, default 128" in ledrec.LED.__doc__ and "an int >= 1" in ledrec.LED.__doc__
+    assert "lam : float, default 500.0" in ledrec.EASE.__doc__
+    bad = [
+        (ledrec.LED, {"dim": "16"}, "dim must be an int"),
+        (ledrec.LED, {"dim": -1}, "dim must be an int >= 1"),
+        (ledrec.LED, {"loss": "foo"}, "loss must be one of"),
+        (ledrec.LED, {"dropout": 1.5}, r"dropout must be a number in \[0, 1\)"),
+        (ledrec.LED, {"epochs": True}, "epochs must be an int"),
+        (ledrec.EASE, {"lam": -1}, "lam must be a number > 0"),
+        (ledrec.MultVAE, {"lr": float("nan")}, "lr must be"),
+    ]
+    for model, params, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            model(**params)
+    assert ledrec.LED(dim=np.int64(8), lr=1).lr == 1.0  # numpy ints are ints, ints are valid floats
+
+
+def test_every_model_option_is_a_run_flag_with_each_models_default():
+    helps = {a.dest: a.help for a in build_parser("run")._subparsers._group_actions[0].choices["run"]._actions}
+    for name, model in ledrec.MODELS.items():
+        for option in model.options:
+            assert f"{name} {option.default!r}" in helps[option.name], (name, option.name)
+
+
+def test_events_to_recommendations_by_id(tmp_path):
+    rng = np.random.default_rng(0)
+    users = [f"u{u}" for u in range(60) for _ in range(8)]
+    items = [f"item-{(u % 6) * 10 + rng.integers(10)}" for u in range(60) for _ in range(8)]  # 6 groups of 10
+    data = ledrec.Interactions.from_events(users, items, timestamp=np.arange(len(users)))
+    assert data.n_users == 60 and data.timestamp is not None and data.items.ids[0].startswith("item-")
+    model = ledrec.LED(dim=8, epochs=30, init="random", dropout=0.0, lr=0.05).fit(data)
+    recs = model.recommend_ids(["item-1", "item-2", "nope"], k=5)
+    assert len(recs) == 5 and not {"item-1", "item-2"} & {i for i, _ in recs}
+    assert sum(int(i.split("-")[1]) < 10 for i, _ in recs) >= 4  # the history's own group
+    assert [s for _, s in recs] == sorted((s for _, s in recs), reverse=True)
+    assert [i for i, _ in model.recommend_ids(["item-1"], k=3, allowed=["item-55", "item-2", "x"])] == [
+        i for i, _ in model.recommend_ids(["item-1"], k=3, allowed=["item-2", "item-55"])
+    ]
+    assert {i for i, _ in model.recommend_ids(["item-1"], k=9, allowed=["item-55", "item-2"])} == {"item-55", "item-2"}
+    assert len(model.recommend_ids([], k=4)) == 4  # a brand-new user: cold start
+    model.save(tmp_path / "m")
+    again = ledrec.LED.load(tmp_path / "m")
+    assert again.recommend_ids(["item-1", "item-2"], k=5) == recs  # the saved model kept its item ids
+    with pytest.raises(ledrec.DataError, match="rows"):
+        ledrec.Interactions.from_events(["a", "b"], ["x"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--dim", "-5"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--lr", "-1"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--batch-size", "0"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--loss", "foo"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "ease", "--lam", "-1"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--epochs", "0"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--dropout", "1.5"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "pop", "--dim", "64"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "ease", "--lam", "1,2", "--no-select"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--dim", "16x"],
+        ["run", "--data", DATA, "--protocol", "bogus", "--model", "led"],
+        ["run", "--data", "/no/such/data", "--protocol", "strong", "--model", "pop"],
+        ["bench", "ann", "--k", "0"],
+        ["bench", "serve", "--rate", "-1", "--out", "x"],
+        ["bench", "figure2", "--data", DATA, "--protocol", "strong", "--out", "x", "--dropout", "1"],
+        ["bench", "table2", "--data", DATA, "--protocol", "strong", "--out", "x", "--param", "led.dim=-3"],
+        ["serve", ".", "--port", "-1"],
+        ["serve", ".", "--workers", "0"],
+        ["export", "/no/such/run"],
+        ["info", "--data", "/no/such/data"],
+        ["pretrain", "--data", DATA, "--dim", "-3", "--out", "x"],
+        ["generate", "--out", "x.parquet", "--n-users", "-5"],
+        ["simulate", "generate", "--out", "x", "--n-users", "0"],
+        ["prepare", "--data", DATA, "--protocol", "strong", "--out", "x", "--heldout-users", "-1"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
+def test_user_errors_are_one_line_and_exit_2(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_every_command_has_help_built_lazily():
+    for command in HELP:
+        with pytest.raises(SystemExit) as exc:
+            build_parser(command).parse_args([command, "--help"])
+        assert exc.value.code == 0
+
+
+def test_run_refuses_a_non_empty_out_unless_told_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--data", DATA, "--protocol", "strong", "--model", "pop", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    (out / "serving").mkdir()  # what an old export would leave
+    assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
+    assert not (out / "serving").exists() and (out / "model" / "manifest.json").is_file()
