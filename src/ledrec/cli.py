@@ -79,16 +79,21 @@ def _add_common_data_args(p: argparse.ArgumentParser) -> None:
         "--protocol",
         required=True,
         choices=PROTOCOLS,
-        help="strong: held-out users, 80/20 fold-in (Mult-VAE); bars: fixed train/test files (BARS)",
+        help="strong: held-out users, 80/20 fold-in (Mult-VAE); bars: fixed train/test files (BARS); time: one "
+        "time-stamped event table cut by time (--test-days or --leave-last)",
     )
     p.add_argument("--format", default=None, help="force a reader instead of detecting it from file names")
     p.add_argument(
         "--seed", type=number(int, low=0), default=0, help="seed of every random choice (splits, init, sampling)"
     )
     p.add_argument(
-        "--feedback", default=None, help="comma-separated event types that form the training matrix (default: all)"
+        "--input-feedback",
+        "--feedback",
+        dest="feedback",
+        default=None,
+        help="comma-separated event types that form the input (training) matrix (default: all)",
     )
-    g = p.add_argument_group("protocol options")
+    g = p.add_argument_group("protocol options (an option of another protocol is an error)")
     g.add_argument(
         "--min-rating",
         type=number(float),
@@ -108,16 +113,34 @@ def _add_common_data_args(p: argparse.ArgumentParser) -> None:
         help="bars without a valid file: share of each user's train items carved out for validation (default 0.1)",
     )
     g.add_argument(
+        "--test-days",
+        type=number(float, low=0.0, low_open=True),
+        default=None,
+        help="time: the last D days are the test period (and the D days before them validation)",
+    )
+    g.add_argument(
+        "--leave-last",
+        type=number(int, low=1),
+        default=None,
+        help="time: each user's last N target events are the test targets (and the N before them validation)",
+    )
+    g.add_argument(
+        "--target-feedback",
+        default=None,
+        help="time: comma-separated event types to predict (e.g. sale; default: the input types)",
+    )
+    g.add_argument(
         "--pretrain-feedback",
         default=None,
-        help="bars, multi-feedback data: event types the SVD pre-training uses (the paper: view); default: inputs",
+        help="bars, time, multi-feedback data: event types the SVD pre-training uses (the paper: view); "
+        "default: the inputs",
     )
     g.add_argument(
         "--exclude",
         choices=("history", "target"),
         default=None,
-        help="bars, multi-feedback data: never rank any item of the history (default: history), or only items "
-        "of the target type (e.g. already bought)",
+        help="bars, time, multi-feedback data: never rank any item of the history (default: history), or only "
+        "items of the target type (e.g. already bought)",
     )
 
 
@@ -130,23 +153,29 @@ def _add_served_run_args(p: argparse.ArgumentParser, run_help: str) -> None:
     p.add_argument("--feedback", default=None, help=argparse.SUPPRESS)
 
 
+# which protocol options each protocol takes (the flags are --name with dashes)
+PROTOCOL_OPTIONS = {
+    "strong": ("min_rating", "heldout_users"),
+    "bars": ("valid_fraction", "pretrain_feedback", "exclude"),
+    "time": ("test_days", "leave_last", "target_feedback", "pretrain_feedback", "exclude"),
+}
+LISTS = ("pretrain_feedback", "target_feedback")  # comma-separated event types
+
+
 def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The protocol options a command was given; commands that do not offer an option leave its default."""
-    given = lambda name: getattr(args, name, None)  # noqa: E731
+    """The protocol options a command was given; one that the chosen protocol does not take is an error
+    (it would do nothing), and commands that do not offer an option leave its default."""
+    every = {name for names in PROTOCOL_OPTIONS.values() for name in names}
+    given = {name: getattr(args, name) for name in every if getattr(args, name, None) is not None}
+    foreign = sorted(set(given) - set(PROTOCOL_OPTIONS[args.protocol]))
+    if foreign:
+        flags = ", ".join(f"--{_flag(n)}" for n in foreign)
+        raise ConfigError(f"{flags}: not an option of --protocol {args.protocol}")
     opts: dict[str, Any] = {}
-    if args.protocol == "strong":
-        if given("min_rating") is not None:
-            opts["min_rating"] = args.min_rating
-        if given("heldout_users") is not None:
-            h = args.heldout_users
-            opts["heldout_users"] = int(h) if h >= 1 else h
-    elif args.protocol == "bars":
-        if given("valid_fraction") is not None:
-            opts["valid_fraction"] = args.valid_fraction
-        if given("pretrain_feedback"):
-            opts["pretrain_feedback"] = [f.strip() for f in args.pretrain_feedback.split(",")]
-        if given("exclude"):
-            opts["exclude"] = args.exclude
+    for name, value in given.items():
+        opts[name] = [f.strip() for f in value.split(",")] if name in LISTS else value
+    if "heldout_users" in opts and opts["heldout_users"] >= 1:
+        opts["heldout_users"] = int(opts["heldout_users"])  # a count, not a fraction
     return opts
 
 

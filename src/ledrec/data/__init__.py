@@ -1,3 +1,3 @@
 """Events in, prepared splits out: readers, vocabularies, protocols, synthetic and production-like data."""
 
-PROTOCOLS = ("strong", "bars")  # strong generalization (Mult-VAE) and the BARS files' fixed splits
+PROTOCOLS = ("strong", "bars", "time")  # strong generalization (Mult-VAE), BARS's fixed files, a cut by time

@@ -8,7 +8,14 @@ models never see held-out users while fitting and must fold them in. Recall@k di
 targets are the test file. Hyper-parameters are chosen on the ``valid`` file when there is one, otherwise
 on a seeded carve-out of train. Recall@k divides by |target|.
 
-Both produce a :class:`PreparedData`: a training matrix for model selection, a validation set, a training
+*Time* (one time-stamped event table, as a production log is): each user's events are cut by time — at a
+global date (the last ``test_days`` days are the test period) or per user before their last
+``leave_last`` target events. What comes after the cut is the target, what comes before is the input;
+validation is the same cut applied once more to what precedes the test cut, and the final model trains on
+everything before it. Input and target event types may differ (predict sales from views and clicks).
+Recall@k divides by |target|, as under BARS.
+
+All produce a :class:`PreparedData`: a training matrix for model selection, a validation set, a training
 matrix for the final model, and a test set, all as CSR matrices over one item vocabulary.
 """
 
@@ -24,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ledrec.data import PROTOCOLS
-from ledrec.data.interactions import DataError, Interactions, Vocabulary
+from ledrec.data.interactions import DataError, Interactions, Vocabulary, user_item_matrix
 from ledrec.data.readers import Dataset
 from ledrec.io import load_artifact, save_artifact
 
@@ -387,6 +394,98 @@ def _subtract(a: sp.csr_matrix, b: sp.csr_matrix) -> sp.csr_matrix:
     return out.astype(np.float32)
 
 
+# ============================================================================================ time
+DAY = 86_400
+
+
+def time_split(
+    data: Interactions,
+    *,
+    test_days: float | None = None,
+    leave_last: int | None = None,
+    feedback: Iterable[str] | None = None,
+    target_feedback: Iterable[str] | None = None,
+    pretrain_feedback: Iterable[str] | None = None,
+    exclude: str = "history",
+    name: str = "",
+) -> PreparedData:
+    """The time protocol (module docstring) on one event table with timestamps. Exactly one of
+    ``test_days`` (a global cut) and ``leave_last`` (per user) says where the test period starts.
+    ``feedback``: input event types (default all); ``target_feedback``: the types to predict (default the
+    inputs'); ``pretrain_feedback``: what the SVD is computed on (default the inputs). ``exclude="history"``
+    never ranks an item of the input; ``"target"`` only items the user already had as a target."""
+    where = name or data.source
+    if data.timestamp is None:
+        raise DataError(f"{where}: the time protocol needs timestamps; this data has none (use strong or bars)")
+    if (test_days is None) == (leave_last is None):
+        raise DataError("the time protocol needs exactly one of --test-days and --leave-last")
+    if exclude not in ("history", "target"):
+        raise DataError(f"exclude must be 'history' or 'target', not {exclude!r}")
+    inputs = list(feedback) if feedback else list(data.feedback_types)
+    targets = list(target_feedback) if target_feedback else inputs
+    for kind in {*inputs, *targets, *(pretrain_feedback or ())}:
+        data.feedback_code(kind)  # KeyError (a DataError below) for a type the data does not have
+    t = data.timestamp
+    is_target = np.isin(data.feedback, [data.feedback_code(k) for k in targets])
+
+    def cut(before: np.ndarray) -> np.ndarray:
+        """(n_users,) the time from which a user's events (among ``before``) are targets."""
+        out = np.full(data.n_users, np.iinfo(np.int64).max)
+        if test_days is not None:
+            end = t[before].max() if before.any() else 0
+            out[:] = end - int(test_days * DAY) + 1  # the last test_days days, up to the latest event
+            return out
+        rows = np.flatnonzero(before & is_target)
+        order = np.lexsort((-t[rows], data.user[rows]))  # per user, latest target first
+        rows = rows[order]
+        users = data.user[rows]
+        rank = np.arange(len(rows)) - np.searchsorted(users, users)  # 0 = the user's latest target
+        nth = rows[rank == leave_last - 1]  # each user's leave_last-th latest target (users with enough)
+        out[data.user[nth]] = t[nth]
+        return out
+
+    everything = np.ones(len(data), dtype=bool)
+    test_cut = cut(everything)
+    before_test = t < test_cut[data.user]
+    valid_cut = cut(before_test)
+    before_valid = t < valid_cut[data.user]
+
+    def matrix(mask: np.ndarray, kinds: list[str]) -> sp.csr_matrix:
+        codes = [data.feedback_code(k) for k in kinds]
+        keep = mask & np.isin(data.feedback, codes)
+        return user_item_matrix(data.user[keep], data.item[keep], (data.n_users, data.n_items))
+
+    fit_valid, fit_test = matrix(before_valid, inputs), matrix(before_test, inputs)
+    known_valid, known_test = matrix(before_valid, targets), matrix(before_test, targets)
+    valid_target = matrix(before_test & ~before_valid, targets)
+    test_target = matrix(~before_test, targets)
+    ids = data.users.ids
+    excl = exclude == "target"
+    valid = eval_set(fit_valid, valid_target, ids, known_valid, known_valid if excl else None)
+    test = eval_set(fit_test, test_target, ids, known_test, known_test if excl else None)
+    if not valid.n_users or not test.n_users:
+        raise DataError(f"{where}: the time cut leaves no {'validation' if not valid.n_users else 'test'} targets")
+    side = {"fit_valid": known_valid, "fit_test": known_test} if targets != inputs else {}
+    pretrain = {}
+    if pretrain_feedback:
+        kinds = list(pretrain_feedback)
+        pretrain = {"fit_valid": matrix(before_valid, kinds), "fit_test": matrix(before_test, kinds)}
+    rule = f"the last {test_days:g} days" if test_days is not None else f"each user's last {leave_last} targets"
+    meta = {
+        "split": f"test = {rule}; validation = the same cut before it",
+        "input_feedback": inputs,
+        "target_feedback": targets,
+        "pretrain_feedback": None if pretrain_feedback is None else list(pretrain_feedback),
+        "exclude": exclude,
+        "test_days": test_days,
+        "leave_last": leave_last,
+    }
+    return PreparedData(
+        where, "time", data.items, fit_valid=fit_valid, valid=valid, fit_test=fit_test, test=test, meta=meta,
+        targets=side, pretrain=pretrain,
+    )  # fmt: skip
+
+
 def prepare(
     ds: Dataset, protocol: str, *, seed: int = 0, feedback: Iterable[str] | None = None, **options: Any
 ) -> PreparedData:
@@ -399,4 +498,10 @@ def prepare(
         return strong_generalization(data, seed=seed, feedback=feedback, name=ds.name, **options)
     if protocol == "bars":
         return fixed_split(ds, seed=seed, feedback=feedback, **options)
+    if protocol == "time":
+        data = Interactions.concat(list(ds.parts.values())) if ds.is_fixed_split else ds.parts["all"]
+        try:
+            return time_split(data, feedback=feedback, name=ds.name, **options)
+        except KeyError as exc:  # a feedback type the data does not have
+            raise DataError(f"{ds.name}: {exc.args[0]}") from None
     raise DataError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
