@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
+from ledrec.data.load import load_prepared
 from ledrec.pretrain.cooccurrence import cooccurrence
 from ledrec.pretrain.pmi import pmi
 from ledrec.pretrain.spark import principal_angle_cosines
-from ledrec.train.run import load_prepared
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ recommendations by id, and a command line whose every user error is one line wit
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 
@@ -135,3 +136,36 @@ def test_run_refuses_a_non_empty_out_unless_told_to_overwrite(tmp_path, capsys):
     assert main(argv) == 2 and "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
     assert not (out / "serving").exists() and (out / "model" / "manifest.json").is_file()
+
+
+def test_export_of_events_without_a_partition_column_makes_one_catalogue_and_says_so(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                DATA,
+                "--protocol",
+                "strong",
+                "--model",
+                "svd",
+                "--dim",
+                "4",
+                "--quiet",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    ids = ledrec.ServingModel.from_run(run).item_ids[:20].tolist()
+    pq.write_table(pa.table({"user": ["u1"] * 20, "item": ids}), tmp_path / "events.parquet")
+    capsys.readouterr()
+    assert main(["export", str(run), "--data", str(tmp_path / "events.parquet")]) == 0
+    captured = capsys.readouterr()
+    assert "no partition column: one catalogue" in captured.err
+    assert list(json.loads(captured.out)["partitions"]) == [""]

@@ -181,7 +181,7 @@ def _protocol_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _prepared(args: argparse.Namespace) -> PreparedData:
     """The dataset of ``--data`` with ``--protocol`` and its options applied."""
-    from ledrec.train.run import load_prepared
+    from ledrec.data.load import load_prepared
 
     return load_prepared(
         args.data,
@@ -254,7 +254,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ledrec.train.run import load_dataset
+    from ledrec.data.load import load_dataset
 
     ds = load_dataset(args.data, args.format)
     out: dict[str, Any] = {
@@ -283,8 +283,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ledrec.data.load import load_dataset
     from ledrec.pretrain import PretrainConfig, pretrain
-    from ledrec.train.run import load_dataset
 
     config = PretrainConfig(
         dim=args.dim,
@@ -440,25 +440,21 @@ def cmd_bench_table3(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from ledrec.export.mips import partition_items
+    from ledrec.data.load import load_dataset
+    from ledrec.export.mips import catalogues_from_events
     from ledrec.serve.loading import SERVING_DIR, load_serving_model
-    from ledrec.train.run import load_dataset
 
     serving = load_serving_model(args.run_dir)
     if args.data:
-        ds = load_dataset(args.data, args.format)
-        pairs_items, pairs_parts, names = [], [], None
-        for part in ds.parts.values():
-            if part.partition is None:
-                raise DataError(f"{args.data}: the events have no partition column to build catalogues from")
-            names = part.partitions.ids
-            pairs_items.append(serving.indices(part.items.ids)[part.item])
-            pairs_parts.append(part.partition)
-        items, parts = np.concatenate(pairs_items), np.concatenate(pairs_parts)
-        known = items >= 0  # items of the log the model never saw cannot be served
-        serving = replace(serving, partitions=partition_items((items[known], parts[known]), names))
+        catalogues = catalogues_from_events(serving, load_dataset(args.data, args.format).parts.values())
+        if catalogues is None:
+            n = len(serving.item_ids)
+            print(
+                f"ledrec export: note: {args.data} has no partition column: one catalogue of all {n} items",
+                file=sys.stderr,
+            )
+        else:
+            serving = replace(serving, partitions=catalogues)
     out = args.out or str(Path(args.run_dir) / SERVING_DIR)
     serving.save(out)
     sizes = {name: len(items) for name, items in serving.partitions.items()}

@@ -8,7 +8,7 @@ import pytest
 
 from ledrec.bench.figure2 import figure2
 from ledrec.cli import main
-from ledrec.train.run import load_prepared
+from ledrec.data.load import load_prepared
 
 TINY = "synthetic:n_users=300,n_items=120,n_topics=4,n_partitions=1"
 

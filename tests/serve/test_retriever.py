@@ -193,3 +193,11 @@ def test_exact_search_masks_the_history_and_matches_the_oracle():
         assert got.item_ids == want
     everything = retriever.recommend("fr", [f"i{i}" for i in range(300)], 10)  # nothing left to recommend
     assert everything.item_ids == []
+
+
+def test_a_single_catalogue_needs_no_name_from_the_client():
+    model = replace(toy_model(), partitions={"fr": np.arange(0, 300)})
+    r = Retriever(model, RetrieverConfig(exact_below=10_000))
+    assert r.recommend("", ["i1"], 5).item_ids == r.recommend("fr", ["i1"], 5).item_ids
+    with pytest.raises(RequestError, match="unknown partition"):
+        Retriever(toy_model(), RetrieverConfig(exact_below=10_000)).recommend("", ["i1"], 5)  # two: it must be named

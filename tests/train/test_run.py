@@ -7,8 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from ledrec.data.load import parse_synthetic_spec
 from ledrec.data.splits import EvalSet
-from ledrec.train.run import RunConfig, candidate_params, grid_edges, parse_synthetic_spec, popular_subproblem, run
+from ledrec.train.run import RunConfig, candidate_params, grid_edges, popular_subproblem, run
 from tests.conftest import random_binary
 
 SMALL = "synthetic:n_users=500,n_items=200,n_topics=5"

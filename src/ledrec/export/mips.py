@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -326,6 +326,25 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         partitions=partitions or {},
         info={"model": name, "params": model.get_params()},
     )
+
+
+def catalogues_from_events(model: ServingModel, logs: Iterable[Any]) -> dict[str, np.ndarray] | None:
+    """One catalogue per value of the event logs' partition column (country, merchant): the items of the
+    model that occur with it. ``logs``: :class:`~ledrec.data.interactions.Interactions` sharing their
+    partition vocabulary. None when the logs have no partition column (then the model serves one
+    catalogue); items of the log the model never saw cannot be served and are left out."""
+    items_per_log, parts_per_log, names = [], [], None
+    for log in logs:
+        if log.partition is None:
+            return None
+        names = log.partitions.ids
+        items_per_log.append(model.indices(log.items.ids)[log.item])
+        parts_per_log.append(log.partition)
+    if names is None:
+        return None
+    items, parts = np.concatenate(items_per_log), np.concatenate(parts_per_log)
+    known = items >= 0
+    return partition_items((items[known], parts[known]), names)
 
 
 def partition_items(

@@ -109,6 +109,8 @@ class Retriever:
             raise RequestError(f"{len(item_ids)} history items; at most {cfg.max_history} are accepted")
         if allowed_item_ids is not None and len(allowed_item_ids) > cfg.max_allowed:
             raise RequestError(f"{len(allowed_item_ids)} allowed items; at most {cfg.max_allowed} are accepted")
+        if not partition and len(self.partitions) == 1:  # one catalogue: a client need not name it
+            partition = next(iter(self.partitions))
         catalogue = self.partitions.get(partition)
         if catalogue is None:
             raise RequestError(

@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ledrec.data.interactions import DataError
-from ledrec.data.readers import Dataset, read_dataset
-from ledrec.data.splits import EvalSet, PreparedData, is_prepared, prepare
-from ledrec.data.synthetic import SyntheticConfig, generate
+from ledrec.data.load import load_prepared
+from ledrec.data.splits import EvalSet, PreparedData
 from ledrec.errors import ConfigError
 from ledrec.evaluate.ranking import DEFAULT_KS, evaluate
 from ledrec.io import save_artifact, write_json
@@ -29,7 +27,6 @@ from ledrec.models import get_model
 from ledrec.models.base import Recommender
 
 log = logging.getLogger(__name__)
-SYNTHETIC = "synthetic"
 
 
 @dataclass
@@ -51,45 +48,6 @@ class RunConfig:
     # early-stopped network, for 10% less training data per user
     refit: bool = True
     overwrite: bool = False  # an ``out`` that holds anything is refused unless this (then it is cleared first)
-
-
-def load_prepared(
-    data: str,
-    protocol: str,
-    *,
-    seed: int = 0,
-    format: str | None = None,
-    feedback: list[str] | None = None,
-    protocol_options: dict[str, Any] | None = None,
-) -> PreparedData:
-    """Data path → protocol applied. Accepts a prepared-dataset folder, ``synthetic[:key=value,…]``, or
-    any dataset :func:`read_dataset` understands."""
-    if is_prepared(data):
-        prepared = PreparedData.load(data)
-        if prepared.protocol != protocol:
-            raise DataError(f"{data} was prepared with protocol {prepared.protocol!r}, not {protocol!r}")
-        return prepared
-    return prepare(load_dataset(data, format), protocol, seed=seed, feedback=feedback, **(protocol_options or {}))
-
-
-def load_dataset(spec: str, format: str | None = None) -> Dataset:
-    if spec == SYNTHETIC or spec.startswith(SYNTHETIC + ":"):
-        cfg = parse_synthetic_spec(spec)
-        return Dataset(f"synthetic(seed={cfg.seed})", "synthetic", spec, {"all": generate(cfg)})
-    return read_dataset(spec, format)
-
-
-def parse_synthetic_spec(spec: str) -> SyntheticConfig:
-    """``synthetic`` or ``synthetic:n_users=20000,n_items=5000,seed=1`` → a generator config."""
-    _, _, rest = spec.partition(":")
-    kwargs: dict[str, Any] = {}
-    fields = SyntheticConfig.__dataclass_fields__
-    for part in filter(None, rest.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep or key not in fields:
-            raise DataError(f"bad synthetic option {part!r}; known: {', '.join(fields)}")
-        kwargs[key] = type(getattr(SyntheticConfig(), key))(value)
-    return SyntheticConfig(**kwargs)
 
 
 def candidate_params(params: dict[str, list[Any]]) -> list[dict[str, Any]]:
