@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh demo  # only what the demo runs (no test tools, no Spark)
 out="${1:-runs/demo}"
 mkdir -p "$out"
 .venv/bin/ledrec generate --out "$out/events.parquet"
