@@ -32,8 +32,9 @@ def test_import_ledrec_is_cheap_and_exports_the_public_names():
 
 def test_models_have_signatures_docs_and_checked_options():
     signature = inspect.signature(ledrec.LED)
-    assert signature.parameters["dim"].default == 128 and signature.parameters["random_state"].default == 0
-    assert "dim : int, default 128" in ledrec.LED.__doc__ and "an int >= 1" in ledrec.LED.__doc__
+    assert signature.parameters["dim"].default is None and signature.parameters["random_state"].default == 0
+    assert "dim : int, default None" in ledrec.LED.__doc__ and "small 128, large 256" in ledrec.LED.__doc__
+    assert "an int >= 1" in ledrec.LED.__doc__
     assert "lam : float, default 500.0" in ledrec.EASE.__doc__
     bad = [
         (ledrec.LED, {"dim": "16"}, "dim must be an int"),
@@ -54,7 +55,8 @@ def test_every_model_option_is_a_run_flag_with_each_models_default():
     helps = {a.dest: a.help for a in build_parser("run")._subparsers._group_actions[0].choices["run"]._actions}
     for name, model in ledrec.MODELS.items():
         for option in model.options:
-            assert f"{name} {option.default!r}" in helps[option.name], (name, option.name)
+            default = "by --preset" if option.default is None else repr(option.default)
+            assert f"{name} {default}" in helps[option.name], (name, option.name)
 
 
 def test_events_to_recommendations_by_id(tmp_path):
@@ -169,3 +171,20 @@ def test_export_of_events_without_a_partition_column_makes_one_catalogue_and_say
     captured = capsys.readouterr()
     assert "no partition column: one catalogue" in captured.err
     assert list(json.loads(captured.out)["partitions"]) == [""]
+
+
+def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
+    from ledrec.models.led import LARGE_CATALOGUE, PRESETS
+
+    model = ledrec.LED(dim=16, epochs=2)
+    assert model.effective("loss", 100) == "mult" and model.effective("loss", LARGE_CATALOGUE) == "mult-css"
+    assert model.effective("dim", LARGE_CATALOGUE) == 16  # given: kept
+    assert model.selects_on_validation(100) and not model.selects_on_validation(LARGE_CATALOGUE)  # fixed schedule
+    rng = np.random.default_rng(0)
+    users = [f"u{u}" for u in range(50) for _ in range(5)]
+    items = [f"i{rng.integers(40)}" for _ in range(250)]
+    model.fit(ledrec.Interactions.from_events(users, items))
+    assert model.preset_ == "small" and model.get_params()["lr"] == PRESETS["small"]["lr"] and model.dim == 16
+    large = ledrec.LED(preset="large", epochs=1, dim=8)
+    large.fit(ledrec.Interactions.from_events(users, items))
+    assert large.loss == "mult-css" and large.share_negatives == "batch" and large.mult_after == 21

@@ -663,7 +663,7 @@ def _parser_run(sub: Any) -> None:
     for o in options.values():
         # each model's own default (the trainers differ: LED lr 0.01 / 50 epochs, the VAE 1e-3 / 200)
         defaults = {name: own.default for name, m in MODELS.items() for own in m.options if own.name == o.name}
-        by_model = ", ".join(f"{name} {value!r}" for name, value in defaults.items())
+        by_model = ", ".join(f"{name} {'by --preset' if v is None else repr(v)}" for name, v in defaults.items())
         g.add_argument(
             f"--{_flag(o.name)}",
             dest=o.name,

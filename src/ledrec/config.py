@@ -53,7 +53,10 @@ class Option:
         return kind
 
     def check(self, value: Any, owner: str) -> Any:
-        """``value`` as this option's type (an int is a valid float), or ConfigError naming the option."""
+        """``value`` as this option's type (an int is a valid float), or ConfigError naming the option.
+        An option whose default is None takes None too (a value decided later, e.g. by a model's preset)."""
+        if value is None and self.default is None:
+            return None
         ok = {
             int: lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool),
             float: lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool),

@@ -64,6 +64,10 @@ class Recommender(ABC):
         own = inspect.cleandoc(vars(cls).get("__doc__") or f"The {getattr(cls, 'name', cls.__name__)!r} recommender.")
         cls.__doc__ = own + "\n\nParameters\n----------\n" + "\n".join(lines)
 
+    def selects_on_validation(self, n_items: int) -> bool:
+        """Whether fitting with a validation set chooses anything (a checkpoint, an epoch) for ``n_items``."""
+        return self.uses_validation
+
     def refit_params(self) -> dict[str, Any]:
         """Parameters for refitting on a bigger training matrix after selection (e.g. with the number of
         epochs that validation chose); by default the same parameters."""

@@ -231,15 +231,30 @@ class Trainer:
 
 # ---------------------------------------------------------------------- the models' side of the loop
 def training_options(
-    *, epochs: int, batch_size: int, lr: float, patience: int = 5, lr_help: str = "Adam learning rate"
+    *,
+    epochs: int | None,
+    batch_size: int,
+    lr: float | None,
+    patience: int | None = 5,
+    lr_help: str = "Adam learning rate",
+    preset_help: str = "",
 ) -> tuple[Option, ...]:
-    """The hyper-parameters every PyTorch recommender has, with the model's own defaults."""
+    """The hyper-parameters every PyTorch recommender has, with the model's own defaults (None: decided by
+    the model's preset, which ``preset_help`` describes)."""
+    by = lambda value: preset_help if value is None else ""  # noqa: E731
     return (
-        Option("epochs", int, epochs, "maximum epochs", low=1),
+        Option("epochs", int, epochs, "maximum epochs" + by(epochs), low=1),
         Option("batch_size", int, batch_size, "users per step", low=1),
-        Option("lr", float, lr, lr_help, searchable=True, low=0.0, low_open=True),
+        Option("lr", float, lr, lr_help + by(lr), searchable=True, low=0.0, low_open=True),
         Option("eval_every", int, 1, "epochs between validation runs", low=1),
-        Option("patience", int, patience, "validations without improvement before early stopping (0: never)", low=0),
+        Option(
+            "patience",
+            int,
+            patience,
+            "validations without improvement before early stopping (0: never; with a single candidate "
+            "there is then nothing to choose, and ledrec run trains once on all of train)" + by(patience),
+            low=0,
+        ),
         Option("checkpoint_dir", str, "", "write a resumable checkpoint here after every epoch"),
         Option("device", str, "cpu", "torch device for training: cpu (all cores), cuda, or auto (cuda when present)"),
     )
@@ -302,6 +317,16 @@ class TorchRecommender(Recommender):
 
     def _export(self) -> None:
         raise NotImplementedError
+
+    def selects_on_validation(self, n_items: int) -> bool:
+        """Whether a validation run would choose anything for a catalogue of ``n_items``: the best epoch,
+        when training may stop early."""
+        return self.effective("patience", n_items) > 0
+
+    def effective(self, name: str, n_items: int) -> Any:
+        """The value option ``name`` will have when fitting ``n_items`` items (models with presets decide
+        some at fit time)."""
+        return getattr(self, name)
 
     def refit_params(self) -> dict[str, Any]:
         """Parameters to retrain on a larger training matrix with the number of epochs chosen here. A

@@ -88,8 +88,11 @@ def run(config: RunConfig) -> dict[str, Any]:
         log.info("selection on a subproblem: %s", subproblem)
     validation: list[dict[str, Any]] = []
     best: Recommender | None = None
+    best_fit_s = 0.0
     select_start = time.perf_counter()
-    if config.select and (len(candidates) > 1 or model_cls.uses_validation):
+    # one candidate and a fixed schedule (no early stopping): validation would choose nothing, train once
+    chooses = len(candidates) > 1 or model_cls(**candidates[0]).selects_on_validation(data.n_items)
+    if config.select and chooses:
         best_value = -np.inf
         for params in candidates:
             t0 = time.perf_counter()
@@ -98,12 +101,13 @@ def run(config: RunConfig) -> dict[str, Any]:
             model.fit(fit_valid, validation=valid, **side(model_cls, data, "fit_valid", subproblem_items))
             fit_s = _fit_seconds(model, time.perf_counter() - t0)
             res = evaluate(model.score, valid, DEFAULT_KS, progress=config.progress, desc="validate")
+            tried = _searched(model.get_params(), params)  # as fitted: a preset's values filled in
             validation.append(
-                {"params": params, metric: res[metric], "recall@20": res["recall@20"], "fit_s": round(fit_s, 3)}
+                {"params": tried, metric: res[metric], "recall@20": res["recall@20"], "fit_s": round(fit_s, 3)}
             )
-            log.info("validation %s: %s=%.5f (fit %.1fs)", params, metric, res[metric], fit_s)
+            log.info("validation %s: %s=%.5f (fit %.1fs)", tried, metric, res[metric], fit_s)
             if res[metric] > best_value:
-                best_value, best = res[metric], model
+                best_value, best, best_fit_s = res[metric], model, fit_s
             else:
                 del model
     select_s = time.perf_counter() - select_start
@@ -116,11 +120,10 @@ def run(config: RunConfig) -> dict[str, Any]:
     # ---- final model on the test-time training matrix
     fit_start = time.perf_counter()
     if best is not None and subproblem is None and (data.fit_valid is data.fit_test or not config.refit):
-        final, final_params = best, chosen  # same training matrix (or no refit asked): the selected model is final
+        final = best  # same training matrix (or no refit asked): the selected model is final
         refitted = False
-        fit_s = next(v["fit_s"] for v in validation if v["params"] == _searched(chosen, candidates[0]))
+        fit_s = best_fit_s
     else:
-        final_params = refit
         best = None  # free the selection model's memory before refitting
         final = model_cls(**refit)
         final.progress, final.item_ids = config.progress, data.items.ids
@@ -133,7 +136,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         "dataset": data.name,
         "protocol": data.protocol,
         "model": config.model,
-        "params": final_params,
+        "params": final.get_params(),  # (values a model's preset decided at fit time included)
         "metrics": {k: round(v, 6) for k, v in result_test.metrics.items()},
         "timings": {
             "fit_s": round(fit_s, 3),
