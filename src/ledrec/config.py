@@ -52,6 +52,19 @@ class Option:
             return f"{kind} {'<' if self.high_open else '<='} {self.high:g}"
         return kind
 
+    def parse(self, text: str) -> list[Any]:
+        """Command-line text → the values it names, as this option's type: a comma-separated list for a
+        searchable option (the candidates of a search), else the one value. Bounds are :meth:`check`'s;
+        a value that is not of the type is a ConfigError naming the flag."""
+        values = [v.strip() for v in text.split(",")] if self.searchable else [text]
+        out = []
+        for v in values:
+            try:
+                out.append(self.type(v))
+            except ValueError:
+                raise ConfigError(f"--{self.name.replace('_', '-')}: {v!r} is not {self.describe()}") from None
+        return out
+
     def check(self, value: Any, owner: str) -> Any:
         """``value`` as this option's type (an int is a valid float), or ConfigError naming the option.
         An option whose default is None takes None too (a value decided later, e.g. by a model's preset)."""

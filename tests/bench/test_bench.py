@@ -57,6 +57,29 @@ def test_table2_rejects_unknown_rows_and_options(tmp_path, capsys):
     assert "has no option" in capsys.readouterr().err
 
 
+def test_table2_specs_parse_into_params_and_rows():
+    from ledrec.bench.table2 import parse_params, parse_rows
+    from ledrec.errors import ConfigError
+
+    params = parse_params(["led.dim=8,16", "ease.lam=3", "vae-mult-css.hidden=8", "led.init-scale=2"])
+    assert params == {
+        "led": {"dim": [8, 16], "init_scale": [2.0]},
+        "ease": {"lam": [3.0]},
+        "vae-mult-css": {"hidden": [8]},
+    }
+    assert parse_rows("ease, led-mult") == [("ease", None), ("led", "mult")] and len(parse_rows(None)) == 10
+    for bad, message in [
+        ("led.dim", "expected MODEL.OPTION"),
+        ("foo.dim=3", "ROW in"),
+        ("led.nope=1", "no option"),
+        ("led.dim=16x", "--dim: '16x' is not an int"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_params([bad])
+    with pytest.raises(ConfigError, match=r"--rows: unknown \['led-foo'\]"):
+        parse_rows("led-foo,ease")
+
+
 def test_figure2_writes_table_json_and_plot(tmp_path):
     data = load_prepared(TINY, "strong")
     rows = figure2(data, tmp_path, fractions=(0.1, 1.0), led_params={"dim": 8, "epochs": 2}, progress=False)

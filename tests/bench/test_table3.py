@@ -27,7 +27,7 @@ def test_banner_click_rank_on_hand_made_banners():
     import scipy.sparse as sp
 
     from ledrec.bench.table3 import banner_click_rank
-    from ledrec.data.production import BannerSet
+    from ledrec.simulate.world import BannerSet
 
     class Fixed:  # scores item i as i for an empty history, -i otherwise
         def score(self, X):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ledrec.data.load import describe
 from ledrec.data.readers import read_events
-from ledrec.data.synthetic import SyntheticConfig, generate, write_events
+from ledrec.data.synthetic import SyntheticConfig, generate, write_events, write_synthetic
 
 SMALL = SyntheticConfig(n_users=500, n_items=300, n_topics=5, n_partitions=2, views_per_user=15)
 
@@ -49,6 +50,16 @@ def test_write_and_read_back(tmp_path):
     assert len(back) == len(d)
     assert back.feedback_types == ("view", "click", "sale")
     assert (path.with_suffix(".json")).is_file()
+
+
+def test_write_synthetic_summarises_what_describe_reads_back(tmp_path):
+    written = write_synthetic(tmp_path / "events.parquet", SMALL)
+    info = describe(written["path"])
+    part = info["parts"]["all"]
+    assert info["users"] == written["users"] == 500
+    assert info["items"] == part["items_with_events"] <= written["items"] == 300  # a file holds items with events
+    assert part["events"] == written["events"] == sum(written["feedback"].values())
+    assert part["feedback"] == written["feedback"] and part["partitions"] == 2 and part["timestamps"]
 
 
 def test_config_validation():

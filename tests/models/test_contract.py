@@ -44,6 +44,17 @@ def test_fit_returns_self_and_learned_attributes_end_in_underscore(model_cls, tr
     assert any(k.endswith("_") for k in vars(model))
 
 
+def test_fit_show_progress_reports_on_stderr_only(model_cls, train, capsys):
+    quiet = make(model_cls).fit(train, show_progress=False)
+    assert quiet.progress is False and capsys.readouterr().err == ""
+    loud = make(model_cls).fit(train, show_progress=True)
+    out = capsys.readouterr()
+    assert loud.progress is True and out.out == ""  # stdout is a command's result, never progress
+    if model_cls.uses_validation:  # the iterative models say how each epoch went
+        assert "epoch 2" in out.err
+    np.testing.assert_array_equal(loud.score(train[:5]), quiet.score(train[:5]))  # progress changes nothing else
+
+
 def test_score_shape_dtype_and_fold_in(model_cls, train, new_users):
     model = make(model_cls).fit(train)
     scores = model.score(new_users)  # users never seen in training

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from ledrec.pretrain import ItemEmbeddings, PretrainConfig, pretrain
+from ledrec.data.interactions import DataError
+from ledrec.pretrain import ItemEmbeddings, PretrainConfig, pretrain, pretrain_dataset
 from ledrec.pretrain.cooccurrence import cooccurrence, windowed_cooccurrence
 from ledrec.pretrain.pmi import filter_items, pmi
 from ledrec.pretrain.svd import item_embeddings
@@ -108,6 +109,31 @@ def test_pretrain_pipeline_and_artifact(tmp_path):
     assert back.config == emb.config
     with pytest.raises(ValueError, match="window"):
         pretrain(X, PretrainConfig(dim=8, window=3))
+
+
+def test_pretrain_dataset_orders_timelines_and_keeps_to_the_protocols_training_users(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ledrec.data.load import load_dataset, load_prepared
+    from ledrec.pretrain.dataset import training_events
+
+    log = {"user": ["b", "a", "b", "a", "a"], "item": ["x", "y", "z", "x", "z"], "timestamp": [3, 2, 1, 0, 4]}
+    pq.write_table(pa.table(log), tmp_path / "events.parquet")
+    X, ids, users, items = training_events(str(tmp_path / "events.parquet"))
+    vocab = load_dataset(str(tmp_path / "events.parquet")).parts["all"]
+    assert np.all(np.diff(users) >= 0)  # by user ...
+    timelines = {vocab.users.ids[u]: vocab.items.ids[items[users == u]].tolist() for u in np.unique(users)}
+    assert timelines == {"a": ["x", "y", "z"], "b": ["z", "x"]}  # ... then time
+    assert X.shape == (2, 3) and X.nnz == 5 and sorted(ids) == ["x", "y", "z"]
+    spec = "synthetic:n_users=150,n_items=60,n_topics=3"
+    emb = pretrain_dataset(spec, PretrainConfig(dim=4, window=2), feedback=["view"], progress=False)
+    assert emb.vectors.shape == (60, 4) and emb.config.window == 2
+    train = load_prepared(spec, "strong", seed=1).fit_test
+    X, _, users, _ = training_events(spec, protocol="strong", seed=1)
+    assert (X != train).nnz == 0 and len(users) == train.nnz  # the protocol's training users only
+    with pytest.raises(DataError, match="--window needs time-ordered raw events"):
+        pretrain_dataset(spec, PretrainConfig(dim=4, window=2), protocol="strong")
 
 
 def test_embeddings_align_to_another_vocabulary():

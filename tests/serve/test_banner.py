@@ -6,9 +6,9 @@ import grpc
 import numpy as np
 import pytest
 
-from ledrec.data.production import ProductionConfig
 from ledrec.serve import ledrec_pb2
 from ledrec.simulate.ab import SimulationConfig, simulate
+from ledrec.simulate.world import ProductionConfig
 from ledrec.twostage.artifact import load_system
 from ledrec.twostage.ranker import SOURCES
 from tests.serve.test_retriever import toy_model

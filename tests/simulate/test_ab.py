@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ledrec.cli import main
-from ledrec.data.production import ProductionConfig
 from ledrec.simulate.ab import SimulationConfig, simulate
 from ledrec.simulate.report import analyse, bootstrap_means, write_report
+from ledrec.simulate.world import ProductionConfig
 
 WORLD = ProductionConfig(n_users=1500, n_items=800, n_merchants=8, n_categories=8, categories_per_merchant=3, days=7)
 SMALL = SimulationConfig(

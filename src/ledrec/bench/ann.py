@@ -17,12 +17,19 @@ import json
 import multiprocessing as mp
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ledrec.errors import ConfigError
+from ledrec.export.loading import load_serving_model
 from ledrec.index import ExactIndex, build_index
+from ledrec.io import write_json
+
+if TYPE_CHECKING:
+    from ledrec.data.splits import PreparedData
 
 LIBRARIES = ("hnswlib", "faiss", "usearch")
 
@@ -163,3 +170,53 @@ def markdown(rows: list[dict[str, Any]], k: int, title: str) -> str:
             f"| {r['p99_us']:.0f} µs | {r['build_s']:.1f} s | {r['index_mib']:.0f} MiB |"
         )
     return "\n".join(lines) + "\n"
+
+
+def run_catalogue(run: str | Path, data: PreparedData, n_queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """MIPS items [v; b] of a run directory or serving export, and queries [q; 1] of ``n_queries`` of
+    ``data``'s test users drawn at random (seeded; all of them if there are fewer): the export's encoder
+    applied to their fold-in histories."""
+    serving = load_serving_model(run)
+    items = serving.mips_items()
+    test = data.test.input
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(test.shape[0], size=min(n_queries, test.shape[0]), replace=False)
+    queries = np.vstack(
+        [np.append(serving.user_vector(test[r].indices.astype(np.int64)), np.float32(1.0)) for r in rows]
+    ).astype(np.float32)
+    return items, queries
+
+
+def ann_bench(
+    out: str | Path | None = None,
+    *,
+    run: str | Path | None = None,
+    data: PreparedData | None = None,
+    n_items: int = 1_000_000,
+    dim: int = 100,
+    n_queries: int = 1000,
+    k: int = 20,
+    libraries: Sequence[str] = LIBRARIES,
+    forms: Sequence[str] = ("ip", "nn"),
+    efs: Sequence[int] = (50, 100, 200),
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> str:
+    """``ledrec bench ann``: :func:`compare` on a trained model's export (``run``, with queries from
+    ``data``'s test users: :func:`run_catalogue`) or on :func:`synthetic_catalogue` (``n_items`` × ``dim``).
+    Writes ``ann.json`` and ``ann.md`` into ``out`` when given; returns the markdown table."""
+    if run:
+        if data is None:
+            raise ConfigError("an ANN benchmark on a run takes its queries from a dataset's test users: give data")
+        items, queries = run_catalogue(run, data, n_queries, seed=seed)
+        title = f"ANN on {data.name} (LED export: {len(items)} items, d = {items.shape[1] - 1} + 1)"
+    else:
+        items, queries = synthetic_catalogue(n_items, dim, n_queries, seed=seed)
+        title = f"ANN on a synthetic catalogue ({n_items} items, d = {dim} + 1)"
+    rows = compare(items, queries, k=k, libraries=tuple(libraries), forms=tuple(forms), efs=tuple(efs), params=params)
+    text = markdown(rows, k, title)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(out) / "ann.json", {"title": title, "rows": rows})
+        (Path(out) / "ann.md").write_text(text)
+    return text

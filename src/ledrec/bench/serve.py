@@ -29,17 +29,21 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ledrec.bench.ann import synthetic_catalogue
 from ledrec.export.mips import ServingModel
+from ledrec.io import write_json
 from ledrec.serve.client import read_ready_line
 from ledrec.serve.loading import load_retriever
 from ledrec.serve.retriever import Retriever, RetrieverConfig
+
+if TYPE_CHECKING:
+    from ledrec.data.splits import PreparedData
 
 
 @dataclass
@@ -86,6 +90,50 @@ def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> 
         picked = sample[np.argsort(-sims)[:9]]
         histories.append([str(anchor), *map(str, picked.tolist())])
     return serving, histories
+
+
+def held_out_histories(data: PreparedData, max_history: int = 50) -> list[list[str]]:
+    """The item-id histories of ``data``'s test users (their fold-in input), the last ``max_history`` items
+    of each; users without any are left out."""
+    test = data.test.input
+    ids = data.items.ids.astype(str)
+    return [ids[test[r].indices].tolist()[-max_history:] for r in range(test.shape[0]) if test[r].nnz]
+
+
+def serve_bench(
+    config: ServeBenchConfig,
+    out: str | Path,
+    *,
+    data: PreparedData | None = None,
+    n_items: int = 1_000_000,
+    dim: int = 100,
+    max_history: int = 50,
+    seed: int = 0,
+    repeats: int = 3,
+) -> str:
+    """``ledrec bench serve``: :func:`run_bench` on ``config``, written to ``out/serve.json`` and
+    ``out/serve.md``; returns the markdown. With ``data``, ``config.serving_dir`` is a trained run (or its
+    export) and the requests are its test users' histories (:func:`held_out_histories`); without, a
+    synthetic catalogue of ``n_items`` × ``dim`` is exported into ``out`` (once: a second call reuses it and
+    its histories) and served."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        histories = held_out_histories(data, max_history)
+        title = f"Serving {data.name} LED ({len(data.items.ids)} items), {config.serving_dir}"
+    else:
+        config = replace(config, serving_dir=str(out / "synthetic-export"))
+        histories_file = out / "synthetic-histories.json"
+        if not histories_file.is_file():
+            _, histories = synthetic_export(config.serving_dir, n_items, dim, seed=seed)
+            write_json(histories_file, histories)
+        histories = json.loads(histories_file.read_text())
+        title = f"Serving a synthetic catalogue of {n_items} items, d = {dim}"
+    result = run_bench(replace(config, histories=histories), repeats=repeats)
+    write_json(out / "serve.json", {"title": title, **result})
+    text = markdown(result, title)
+    (out / "serve.md").write_text(text)
+    return text
 
 
 def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:

@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ledrec.errors import ConfigError
 from ledrec.io import ArtifactError, write_json
-from ledrec.models import get_model
+from ledrec.models import MODELS, get_model
 from ledrec.train.run import RunConfig, run
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,41 @@ REFERENCE = ("vae", "mult")
 
 def row_name(model: str, loss: str | None) -> str:
     return model if loss is None else f"{model}-{loss}"
+
+
+def parse_params(specs: Sequence[str]) -> dict[str, dict[str, list[Any]]]:
+    """``--param`` values → the ``params`` of :func:`table2`. ``MODEL.OPTION=VALUE[,VALUE…]`` sets an option
+    for every row of the model, ``ROW.OPTION=VALUE[,VALUE…]`` (e.g. ``vae-mult-css.hidden=8``) for one row
+    only; a comma list of a searchable option is searched on validation. ConfigError for any other form, an
+    unknown model, row or option, or a value that is not of the option's type."""
+    by_name = {row_name(m, loss): m for m, loss in ROWS}
+    params: dict[str, dict[str, list[Any]]] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        scope, dot, option = key.partition(".")  # scope: a model (all its rows) or one row
+        model = by_name.get(scope, scope)
+        if not sep or not dot or model not in MODELS:
+            raise ConfigError(
+                f"--param {spec!r}: expected MODEL.OPTION=VALUE[,VALUE…] or ROW.OPTION=VALUE[,VALUE…], "
+                f"MODEL in {list(MODELS)}, ROW in {list(by_name)}"
+            )
+        known = {o.name: o for o in get_model(model).options}
+        name = option.replace("-", "_")
+        if name not in known:
+            raise ConfigError(f"--param {spec!r}: {model} has no option {option!r}; known: {sorted(known)}")
+        params.setdefault(scope, {})[name] = known[name].parse(value)
+    return params
+
+
+def parse_rows(spec: str | None) -> list[tuple[str, str | None]]:
+    """``--rows`` (comma-separated row names, e.g. ``led-mult,vae-mult,ease``; None: every row, in the
+    paper's order) → the ``rows`` of :func:`table2`; ConfigError naming an unknown row."""
+    by_name = {row_name(m, loss): (m, loss) for m, loss in ROWS}
+    wanted = [r.strip() for r in spec.split(",")] if spec else list(by_name)
+    unknown = [r for r in wanted if r not in by_name]
+    if unknown:
+        raise ConfigError(f"--rows: unknown {unknown}; known: {list(by_name)}")
+    return [by_name[r] for r in wanted]
 
 
 def table2(

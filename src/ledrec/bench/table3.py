@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ledrec.data.production import BannerSet, EventLog, production_protocol
 from ledrec.evaluate.metrics import click_rank
 from ledrec.evaluate.ranking import evaluate
 from ledrec.io import write_json
 from ledrec.models import LED, MultVAE, Popularity, Recommender
+from ledrec.simulate.world import BannerSet, EventLog, ProductionConfig, production_protocol, world_log
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,16 @@ def table3(
     write_json(out / "table3.json", {"rows": results, **meta})
     (out / "table3.md").write_text(markdown(results, meta))
     return results
+
+
+def world_table3(
+    directory: str | Path | None, world: ProductionConfig | None, out: str | Path, **options: Any
+) -> list[dict[str, Any]]:
+    """``ledrec bench table3``: :func:`table3` (``options`` are its keyword arguments) on the log of a
+    directory of ``ledrec simulate generate``, or, without one, of a world generated from ``world``
+    (:func:`~ledrec.simulate.world.world_log`)."""
+    event_log, n_items = world_log(directory, world)
+    return table3(event_log, n_items, out, **options)
 
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:

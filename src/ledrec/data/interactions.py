@@ -159,6 +159,10 @@ class Interactions:
         except ValueError:
             raise KeyError(f"unknown feedback type {name!r}; this data has {list(self.feedback_types)}") from None
 
+    def feedback_counts(self) -> dict[str, int]:
+        """Events per feedback type, e.g. ``{"view": 900, "click": 90, "sale": 9}``."""
+        return {t: int((self.feedback == k).sum()) for k, t in enumerate(self.feedback_types)}
+
     def select(self, mask: np.ndarray) -> Interactions:
         """Rows where ``mask`` is true (or the given row indices); vocabularies are kept unchanged."""
 

@@ -40,6 +40,33 @@ def load_dataset(spec: str, format: str | None = None) -> Dataset:
     return read_dataset(spec, format)
 
 
+def describe(dataset: Dataset | str, format: str | None = None) -> dict[str, Any]:
+    """What ``ledrec info`` prints: the dataset's name, reader, path, user and item counts, and per part its
+    events, events per feedback type, users and items with events, and which optional columns it has.
+    ``dataset``: a :class:`Dataset`, or what :func:`load_dataset` reads (``format`` forces its reader)."""
+    ds = load_dataset(dataset, format) if isinstance(dataset, str) else dataset
+    parts = {
+        name: {
+            "events": len(part),
+            "feedback": part.feedback_counts(),
+            "users_with_events": len(set(part.user.tolist())),
+            "items_with_events": len(set(part.item.tolist())),
+            "timestamps": part.timestamp is not None,
+            "ratings": part.rating is not None,
+            "partitions": None if part.partitions is None else len(part.partitions),
+        }
+        for name, part in ds.parts.items()
+    }
+    return {
+        "name": ds.name,
+        "format": ds.format,
+        "path": ds.path,
+        "users": len(ds.users),
+        "items": len(ds.items),
+        "parts": parts,
+    }
+
+
 def parse_synthetic_spec(spec: str) -> SyntheticConfig:
     """``synthetic`` or ``synthetic:n_users=20000,n_items=5000,seed=1`` → a generator config."""
     _, _, rest = spec.partition(":")

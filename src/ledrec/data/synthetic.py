@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -152,3 +153,19 @@ def write_events(data: Interactions, path: str | Path, config: SyntheticConfig |
     if config is not None:
         write_json(path.with_suffix(".json"), {"generator": "ledrec.data.synthetic", "config": asdict(config)})
     return path
+
+
+def write_synthetic(path: str | Path, config: SyntheticConfig | None = None) -> dict[str, Any]:
+    """Generate the event log of ``config`` (:func:`generate`), write it to ``path`` (:func:`write_events`,
+    with the config beside it) and return what ``ledrec generate`` prints: path, events, users, items and
+    events per feedback type."""
+    config = config or SyntheticConfig()
+    data = generate(config)
+    written = write_events(data, path, config)
+    return {
+        "path": str(written),
+        "events": len(data),
+        "users": data.n_users,
+        "items": data.n_items,
+        "feedback": data.feedback_counts(),
+    }

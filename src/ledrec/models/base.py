@@ -82,8 +82,9 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ the protocol
     @abstractmethod
-    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        """Learn from a (n_users, n_items) 0/1 matrix; return self."""
+    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None, *, show_progress: bool | None = None) -> Self:
+        """Learn from a (n_users, n_items) 0/1 matrix (or :class:`Interactions`); return self.
+        ``show_progress``: progress bars on stderr while fitting (None: the ``progress`` attribute)."""
 
     @abstractmethod
     def score(self, X: sp.csr_matrix) -> np.ndarray:
@@ -129,9 +130,12 @@ class Recommender(ABC):
             self._id_index_cache = cached
         return cached[1]
 
-    def _training_matrix(self, X: Any) -> sp.csr_matrix:
+    def _training_matrix(self, X: Any, show_progress: bool | None = None) -> sp.csr_matrix:
         """``X`` as a float32 CSR. An :class:`~ledrec.data.interactions.Interactions` (the user's own events,
-        with their ids) becomes its 0/1 user × item matrix, and the model keeps the item ids."""
+        with their ids) becomes its 0/1 user × item matrix, and the model keeps the item ids. Every ``fit``
+        starts here, so its ``show_progress=`` (None: keep the ``progress`` attribute) is applied here too."""
+        if show_progress is not None:
+            self.progress = bool(show_progress)
         if isinstance(X, Interactions):
             self.item_ids = X.items.ids
             X = X.to_csr()

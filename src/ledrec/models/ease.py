@@ -41,8 +41,8 @@ class EASE(Recommender):
         ),
     )
 
-    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = self._training_matrix(X)
+    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None, *, show_progress: bool | None = None) -> Self:
+        X = self._training_matrix(X, show_progress)
         n_items = X.shape[1]
         start = time.perf_counter()
         weights = gram_matrix(X)  # (I, I) float32, the one big buffer

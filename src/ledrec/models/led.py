@@ -240,13 +240,15 @@ class LED(TorchRecommender):
         targets: sp.csr_matrix | None = None,
         pretrain_matrix: sp.csr_matrix | None = None,
         negatives_matrix: sp.csr_matrix | None = None,
+        show_progress: bool | None = None,
     ) -> Self:
         """Train on timelines ``X`` (inputs). ``targets`` (same rows) are what to predict when they differ
         from the inputs (multi-feedback, §4.3: inputs = all events, targets = clicks/sales);
         ``pretrain_matrix`` is what the SVD is computed on (default ``X``; the paper uses views);
         ``negatives_matrix`` (same rows): the sampled losses draw each user's negatives from its row (the
-        paper's production BPR: displayed, not clicked), uniformly for users without any."""
-        X = self._training_matrix(X)
+        paper's production BPR: displayed, not clicked), uniformly for users without any; ``show_progress``:
+        progress bars and epoch lines on stderr (None: the model's ``progress`` attribute, off by default)."""
+        X = self._training_matrix(X, show_progress)
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self._apply_preset(n_items)

@@ -16,8 +16,8 @@ class Popularity(Recommender):
 
     name = "pop"
 
-    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = self._training_matrix(X)
+    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None, *, show_progress: bool | None = None) -> Self:
+        X = self._training_matrix(X, show_progress)
         self.item_counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()  # (I,)
         self.n_items_ = X.shape[1]
         return self

@@ -26,8 +26,8 @@ class SVD(Recommender):
         Option("svd_power", float, 1.0, "SVD embeddings = U·S^power", searchable=True, low=0.0),
     )
 
-    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None) -> Self:
-        X = self._training_matrix(X)
+    def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None, *, show_progress: bool | None = None) -> Self:
+        X = self._training_matrix(X, show_progress)
         emb = pretrain(X, self.pretrain_config())
         self.item_vectors_ = emb.vectors  # (I, d)
         self.pretrain_stats_ = emb.stats

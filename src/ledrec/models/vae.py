@@ -128,10 +128,11 @@ class _MultAE(TorchRecommender):
         *,
         targets: sp.csr_matrix | None = None,
         pretrain_matrix: sp.csr_matrix | None = None,  # unused: this model has no pre-training
+        show_progress: bool | None = None,
     ) -> Self:
         """Train on timelines ``X``; ``targets`` (same rows) are what to predict when they differ from the
         inputs (multi-feedback)."""
-        X = self._training_matrix(X)
+        X = self._training_matrix(X, show_progress)
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self.n_items_ = n_items

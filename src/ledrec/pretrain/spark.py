@@ -253,6 +253,38 @@ def spark_pretrain(
     return ItemEmbeddings(emb.astype(np.float32), singular, counts, config, item_ids, stats)
 
 
+def spark_pretrain_events(
+    users: np.ndarray,
+    items: np.ndarray,
+    n_items: int,
+    config: PretrainConfig,
+    item_ids: np.ndarray | None = None,
+    *,
+    master: str = "local[2]",
+    driver_memory: str = "8g",
+) -> ItemEmbeddings:
+    """:func:`spark_pretrain` on events in memory: ``users``, ``items`` (integer indices, sorted by user, then
+    time) are written to a temporary Parquet file with their order kept in a position column
+    (``timestamp``), a session is started on ``master`` (:func:`spark_session`), and stopped at the end."""
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="ledrec-spark-") as tmp:
+        path = str(Path(tmp) / "events.parquet")
+        table = pa.table(
+            {"user": users.astype(np.int64), "item": items.astype(np.int64), "timestamp": np.arange(len(users))}
+        )
+        pq.write_table(table, path)
+        spark = spark_session(master, driver_memory=driver_memory)
+        try:
+            return spark_pretrain(spark, path, n_items, config, item_ids=item_ids)
+        finally:
+            spark.stop()
+
+
 def principal_angle_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosines of the principal angles between the column spaces of ``a`` and ``b`` (1 = same direction)."""
     qa, _ = np.linalg.qr(np.asarray(a, np.float64))

@@ -1,7 +1,7 @@
 """The seed paper's online A/B test (§7), simulated: users split at random into A (GBO), B (GBO+CBO) and
 C (GBO+CBO+LED); every banner is built by the same two-stage system (candidates of the population's sources
 → one logistic-regression ranker, retrained every simulated day on the logged displays of *all*
-populations); clicks and sales come from the hidden :class:`~ledrec.data.production.GroundTruth`.
+populations); clicks and sales come from the hidden :class:`~ledrec.simulate.world.GroundTruth`.
 
 A day: every user browses (organic views of the ground truth); after a view, with probability
 ``banners_per_view``, a banner of the viewed merchant is requested, built and shown; clicks join the
@@ -23,7 +23,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ledrec.data.interactions import user_item_matrix
-from ledrec.data.production import (
+from ledrec.models.led import LED
+from ledrec.pretrain.embeddings import PretrainConfig, pretrain
+from ledrec.simulate.world import (
     CLICK,
     VIEW,
     GroundTruth,
@@ -32,8 +34,6 @@ from ledrec.data.production import (
     generate_log,
     summary,
 )
-from ledrec.models.led import LED
-from ledrec.pretrain.embeddings import PretrainConfig, pretrain
 from ledrec.twostage.artifact import save_system
 from ledrec.twostage.candidates import CBO, GBO, LEDSource
 from ledrec.twostage.ranker import FEATURES, SOURCES, Catalog, Ranker, TwoStage

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ledrec.io import atomic_path, write_json
-from ledrec.simulate.ab import POPULATIONS, SimulationResult
+from ledrec.simulate.ab import POPULATIONS, SimulationConfig, SimulationResult, simulate
 from ledrec.twostage.ranker import SOURCES
 
 METRICS = ("clicks", "sales", "value")
@@ -286,4 +286,19 @@ def write_report(result: SimulationResult, out: str | Path, command: str) -> dic
     return stats
 
 
-__all__ = ["analyse", "answers", "bootstrap_means", "markdown", "plot", "write_report"]
+def simulate_and_report(
+    config: SimulationConfig,
+    out: str | Path,
+    command: str,
+    *,
+    progress: bool = True,
+    save_system_dir: str | None = None,
+) -> tuple[SimulationResult, dict[str, Any]]:
+    """``ledrec simulate ab``: :func:`~ledrec.simulate.ab.simulate` (with ``save_system_dir``, the final
+    two-stage system is written there too), then :func:`write_report` into ``out`` with ``command`` as the
+    command that made it. Returns the result and the report's statistics."""
+    result = simulate(config, progress=progress, save_system_dir=save_system_dir)
+    return result, write_report(result, out, command)
+
+
+__all__ = ["analyse", "answers", "bootstrap_means", "markdown", "plot", "simulate_and_report", "write_report"]

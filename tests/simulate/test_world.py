@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ledrec.data.interactions import dedupe_rows
-from ledrec.data.production import (
+from ledrec.simulate.world import (
     CLICK,
     DISPLAY,
     SALE,

@@ -393,6 +393,26 @@ def read_events(directory: str | Path) -> tuple[EventLog, dict[str, Any]]:
     return log, manifest
 
 
+def generate_world(config: ProductionConfig, directory: str | Path) -> dict[str, Any]:
+    """``ledrec simulate generate``: the world of ``config`` (:class:`GroundTruth`) and its logged events
+    (:func:`generate_log`), written to ``directory`` (:func:`write_dataset`); returns the log's
+    :func:`summary`."""
+    truth = GroundTruth(config)
+    event_log = generate_log(truth)
+    write_dataset(truth, event_log, directory)
+    return summary(event_log)
+
+
+def world_log(directory: str | Path | None = None, config: ProductionConfig | None = None) -> tuple[EventLog, int]:
+    """(event log, number of items) of a directory written by :func:`write_dataset`, or, without one, of a
+    world generated from ``config`` (default: the default world)."""
+    if directory:
+        event_log, manifest = read_events(directory)
+        return event_log, int(manifest["config"]["n_items"])
+    truth = GroundTruth(config or ProductionConfig())
+    return generate_log(truth), truth.n_items
+
+
 # ============================================================================ the production protocol (§9.2)
 @dataclass
 class BannerSet:
