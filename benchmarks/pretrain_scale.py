@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from ledrec.monitor import run_measured
 
 
 def timelines(n_items: int, n_events: int, mean_length: int = 50, n_topics: int = 1000, seed: int = 0):
@@ -40,44 +39,11 @@ def timelines(n_items: int, n_events: int, mean_length: int = 50, n_topics: int 
     return users, items.astype(np.int64)
 
 
-def tree_rss_kib(root: int) -> int:
-    """Resident memory of a process and all its descendants (from /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            pid = int(stat.parent.name)
-            children.setdefault(int(fields[1]), []).append(pid)
-            rss[pid] = int(fields[21]) * 4  # pages → KiB
-        except (OSError, IndexError, ValueError):
-            continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += children.get(pid, [])
-    return total
-
-
 def run(cmd: list[str]) -> dict:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-
-    def sample() -> None:
-        while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss_kib(proc.pid))
-            time.sleep(0.5)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    sampler.join()
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-3000:]}")
-    return {"wall_s": round(wall, 1), "peak_gib": round(peak[0] / 2**20, 2), "stats": json.loads(out)}
+    done = run_measured(cmd)
+    if done["returncode"] != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done['stderr'][-3000:]}")
+    return {"wall_s": done["wall_s"], "peak_gib": done["peak_gib"], "stats": json.loads(done["stdout"])}
 
 
 def main() -> None:

@@ -4,7 +4,8 @@ progress bars to stderr.
 One module per command group, each registering its own flags next to its handlers (``register(sub)``,
 ``cmd_*``): :mod:`~ledrec.cli.run` (run, prepare), :mod:`~ledrec.cli.data` (info, generate),
 :mod:`~ledrec.cli.pretrain`, :mod:`~ledrec.cli.serving` (export, serve), :mod:`~ledrec.cli.bench` and
-:mod:`~ledrec.cli.simulate`; :mod:`~ledrec.cli.common` holds the flags they share. A handler parses its
+:mod:`~ledrec.cli.simulate`, :mod:`~ledrec.cli.pipeline` (the daily job), :mod:`~ledrec.cli.recommend`
+(batch top-k); :mod:`~ledrec.cli.common` holds the flags they share. A handler parses its
 flags, calls one library function and prints. ``ledrec COMMAND`` imports and builds only that command's
 module and parser, so ``ledrec serve`` never imports the training stack to parse its flags.
 """
@@ -34,6 +35,8 @@ HELP = {
     "info": "read a dataset and print its counts",
     "generate": "write a synthetic multi-feedback event table (Parquet)",
     "simulate": "the production-like world: generate its log, or run the simulated A/B test",
+    "pipeline": "the daily job per catalogue: events -> pre-train -> LED -> index -> gate -> publish; status, rollback",
+    "recommend": "top-k for every user of an event table, in bulk (one machine or Spark)",
 }
 # the command groups: the module of ledrec.cli whose register() builds each command's parser
 COMMANDS = {
@@ -46,6 +49,8 @@ COMMANDS = {
     "info": "data",
     "generate": "data",
     "simulate": "simulate",
+    "pipeline": "pipeline",
+    "recommend": "recommend",
 }
 
 
@@ -76,6 +81,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "pipeline" in argv:  # `ledrec pipeline CONFIG` is `ledrec pipeline run CONFIG`
+        from ledrec.cli.pipeline import normalize
+
+        argv = normalize(argv)
     command = next((a for a in argv if not a.startswith("-")), "")  # the first word that is not an option
     parser = build_parser(only=command if command in HELP else "")
     args = parser.parse_args(argv)
@@ -87,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (DataError, ArtifactError, ConfigError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
-        nested = (getattr(args, a, None) for a in ("bench", "simulate_command"))
+        nested = (getattr(args, a, None) for a in ("bench", "simulate_command", "pipeline_command"))
         command = " ".join(c for c in (args.command, *nested) if c)
         print(f"ledrec {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -444,32 +444,47 @@ def read_events(
     table = _read_table(path)
     if table.num_rows == 0:
         raise DataError(f"{path}: no data rows")
-    present = set(table.column_names)
+    chosen = choose_columns(table.column_names, columns, str(path))
+    first_row = 2 if path.suffix.lower() in (".csv", ".tsv") else 1  # 1-based line of the first data row
+    return events_from_table(table, chosen, str(path), default_event, first_row)
+
+
+def choose_columns(present: Sequence[str], columns: dict[str, str] | None, where: str) -> dict[str, str]:
+    """Role (user, item, event, timestamp, partition, rating) → column name: ``columns`` where given, else
+    the first alias present (:data:`EVENT_COLUMN_ALIASES`); DataError without a user or item column."""
+    present_set = set(present)
     chosen: dict[str, str] = {}
     for role, aliases in EVENT_COLUMN_ALIASES.items():
         explicit = (columns or {}).get(role)
         if explicit is not None:
-            if explicit not in present:
-                raise DataError(f"{path}: column {explicit!r} (for {role}) not found; columns: {sorted(present)}")
+            if explicit not in present_set:
+                raise DataError(f"{where}: column {explicit!r} (for {role}) not found; columns: {sorted(present_set)}")
             chosen[role] = explicit
         else:
-            hit = next((a for a in aliases if a in present), None)
+            hit = next((a for a in aliases if a in present_set), None)
             if hit is not None:
                 chosen[role] = hit
     for role in ("user", "item"):
         if role not in chosen:
             raise DataError(
-                f"{path}: missing required column {role!r} (or one of {EVENT_COLUMN_ALIASES[role]}); "
-                f"columns: {sorted(present)}"
+                f"{where}: missing required column {role!r} (or one of {EVENT_COLUMN_ALIASES[role]}); "
+                f"columns: {sorted(present_set)}"
             )
-    data_row_offset = 2 if path.suffix.lower() in (".csv", ".tsv") else 1  # 1-based line of the first data row
-    where = "line" if data_row_offset == 2 else "row"
+    return chosen
+
+
+def events_from_table(
+    table: pa.Table, chosen: dict[str, str], where: str, default_event: str = "interaction", first_row: int = 1
+) -> Interactions:
+    """The :class:`Interactions` of an Arrow table whose columns ``chosen`` names (:func:`choose_columns`);
+    ``first_row``: the file line of the table's first row, for error messages (2 in a CSV with a header)."""
+    unit = "line" if first_row == 2 else "row"
 
     def column(role: str) -> pa.ChunkedArray:
         col = table.column(chosen[role])
         if col.null_count:
             first = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-            raise DataError(f"{path}: {where} {first + data_row_offset}: missing value in column {chosen[role]!r}")
+            raise DataError(f"{where}: {unit} {first + first_row}: missing value in column {chosen[role]!r}")
         return col
 
     users, u = _encode_arrow(column("user"))
@@ -479,14 +494,14 @@ def read_events(
     if "event" in chosen:
         types, codes = _encode_arrow(column("event"))
         if len(types) > 127:
-            raise DataError(f"{path}: {len(types)} distinct event types; at most 127 are supported")
+            raise DataError(f"{where}: {len(types)} distinct event types; at most 127 are supported")
         # Known types in funnel order (view before click before sale), unknown ones after, by name.
         order = sorted(range(len(types)), key=lambda k: (_funnel_rank(types.ids[k]), types.ids[k]))
         feedback_types = tuple(str(types.ids[k]) for k in order)
         feedback = np.argsort(order).astype(np.int8)[codes]
     timestamp = None
     if "timestamp" in chosen:
-        timestamp = _timestamps(column("timestamp"), path, chosen["timestamp"])
+        timestamp = _timestamps(column("timestamp"), where, chosen["timestamp"])
     partition, partitions = None, None
     if "partition" in chosen:
         partitions, partition = _encode_arrow(column("partition"))
@@ -494,7 +509,7 @@ def read_events(
     if "rating" in chosen:
         col = column("rating")
         if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            raise DataError(f"{path}: column {chosen['rating']!r} must be numeric, found {col.type}")
+            raise DataError(f"{where}: column {chosen['rating']!r} must be numeric, found {col.type}")
         rating = col.to_numpy().astype(np.float32)
     return Interactions(
         user=u,
@@ -507,7 +522,7 @@ def read_events(
         timestamp=timestamp,
         partition=partition,
         partitions=partitions,
-        source=str(path),
+        source=where,
     )
 
 
@@ -559,7 +574,7 @@ def _encode_arrow(col: pa.ChunkedArray) -> tuple[Vocabulary, np.ndarray]:
     return Vocabulary(np.asarray(uniques.to_numpy(zero_copy_only=False)).astype(str)), codes
 
 
-def _timestamps(col: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
+def _timestamps(col: pa.ChunkedArray, path: Path | str, name: str) -> np.ndarray:
     """Seconds since the epoch from an integer, float or timestamp column."""
     if pa.types.is_timestamp(col.type):
         return pc.cast(pc.cast(col, pa.timestamp("s")), pa.int64()).to_numpy()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ledrec.io import ArtifactError, load_artifact, read_manifest, save_artifact
 
@@ -165,6 +166,49 @@ class ServingModel:
             return self.item_vectors @ query + self.item_bias
         return self.item_vectors[items] @ query + self.item_bias[items]
 
+    def top_k(
+        self,
+        histories: sp.csr_matrix,
+        k: int,
+        partition: str | None = None,
+        exclude: sp.csr_matrix | None = None,
+        memory_mb: int = 256,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` of many users at once (bulk: batch recommendations, holdout evaluation): the
+        request path's rules — the catalogue's items only, the history's items excluded (or those of
+        ``exclude``, same shape), an empty history answered by the highest biases — by matrix products over
+        chunks of users sized to ``memory_mb`` of scores. ``histories``: (n, I) 0/1 in this model's item
+        indices. Returns item indices (n, k), -1 where the catalogue has fewer items, and scores (-inf there)."""
+        catalogue = self.partitions[_single(self.partitions) if partition is None else partition]
+        n = histories.shape[0]
+        histories = sp.csr_matrix(histories, dtype=np.float32)
+        if histories.shape[1] != len(self.item_ids):
+            raise ValueError(f"histories have {histories.shape[1]} items, the model {len(self.item_ids)}")
+        excluded = histories if exclude is None else sp.csr_matrix(exclude, dtype=np.float32)
+        excluded = excluded[:, catalogue].tocsr()  # (n, |catalogue|): what may not be answered
+        lengths = np.diff(histories.indptr).astype(np.float32)
+        norm = np.maximum(lengths if self.reduce == "mean" else np.sqrt(lengths), 1.0)
+        vectors, bias = self.item_vectors[catalogue], self.item_bias[catalogue]  # (c, d), (c,)
+        kk = min(k, len(catalogue))
+        items = np.full((n, k), -1, dtype=np.int64)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        step = max(1, (memory_mb << 20) // (4 * max(len(catalogue), 1)))
+        for lo in range(0, n, step):
+            hi = min(lo + step, n)
+            u = np.asarray(histories[lo:hi] @ self.encoder_vectors) / norm[lo:hi, None]  # (b, d)
+            q = u if self._identity_map else u @ self.query_map
+            s = (q.astype(np.float32) @ vectors.T + bias).astype(np.float32)  # (b, c)
+            block = excluded[lo:hi]
+            s[np.repeat(np.arange(hi - lo), np.diff(block.indptr)), block.indices] = -np.inf
+            top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]  # (b, kk), unordered
+            top_scores = np.take_along_axis(s, top, 1)
+            order = np.argsort(-top_scores, axis=1, kind="stable")
+            top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
+            found = np.isfinite(top_scores)
+            items[lo:hi, :kk] = np.where(found, catalogue[top], -1)
+            scores[lo:hi, :kk] = np.where(found, top_scores, -np.inf)
+        return items, scores
+
     # ---------------------------------------------------------------- MIPS forms
     def mips_items(self, items: np.ndarray | None = None) -> np.ndarray:
         """[v_i; b_i] (n, d + 1)."""
@@ -203,29 +247,7 @@ class ServingModel:
         """Read and validate an export (:class:`~ledrec.io.ArtifactError` naming the file and the fault)."""
         a, manifest = load_artifact(directory, kind=KIND, mmap=mmap)
         config = manifest.get("config", {})
-        tied = config.get("tied")
-        missing = [n for n in (*REQUIRED, *(() if tied else ("encoder_vectors",))) if n not in a]
-        if missing or not isinstance(tied, bool):
-            raise ArtifactError(f"{directory}: the export lacks {', '.join(missing) or 'config.tied'}")
-        ptr, flat, names = a["partition_indptr"], a["partition_items"], a["partition_ids"]
-        if not (
-            ptr.dtype.kind == "i" and ptr.shape == (len(names) + 1,) and names.dtype.kind == "U" and flat.ndim == 1
-        ) or not (ptr[0] == 0 and ptr[-1] == len(flat) and np.all(np.diff(ptr) >= 0)):
-            raise ArtifactError(f"{directory}: partition_indptr does not delimit partition_items by partition_ids")
-        if len(np.unique(names)) != len(names):
-            raise ArtifactError(f"{directory}: partition_ids has duplicates")
-        partitions = {str(n): np.asarray(flat[ptr[k] : ptr[k + 1]]) for k, n in enumerate(names)}
-        vectors = np.asarray(a["item_vectors"])
-        model = cls(
-            item_ids=np.asarray(a["item_ids"]),
-            encoder_vectors=vectors if tied else np.asarray(a["encoder_vectors"]),
-            item_vectors=vectors,
-            item_bias=np.asarray(a["item_bias"]),
-            query_map=np.asarray(a["query_map"]),
-            reduce=config.get("reduce"),
-            partitions=partitions,
-            info=manifest.get("info", {}),
-        )
+        model = cls.from_arrays(a, config.get("reduce"), config.get("tied"), manifest.get("info", {}), str(directory))
         model.validate(str(directory))
         object.__setattr__(model, "_digests", {name: meta["sha256"] for name, meta in manifest["arrays"].items()})
         if config.get("content_version", model.version) != model.version:  # (older exports: no such key)
@@ -234,6 +256,35 @@ class ServingModel:
                 f"{model.version!r}"
             )
         return model
+
+    @classmethod
+    def from_arrays(
+        cls, a: dict[str, np.ndarray], reduce: Any, tied: Any, info: dict[str, Any] | None = None, source: str = "model"
+    ) -> ServingModel:
+        """A model from the arrays of :meth:`arrays` (an export's files, or a copy sent to Spark workers);
+        ArtifactError naming ``source`` when they do not form one. Not validated: call :meth:`validate`."""
+        missing = [n for n in (*REQUIRED, *(() if tied else ("encoder_vectors",))) if n not in a]
+        if missing or not isinstance(tied, bool):
+            raise ArtifactError(f"{source}: the export lacks {', '.join(missing) or 'config.tied'}")
+        ptr, flat, names = a["partition_indptr"], a["partition_items"], a["partition_ids"]
+        if not (
+            ptr.dtype.kind == "i" and ptr.shape == (len(names) + 1,) and names.dtype.kind == "U" and flat.ndim == 1
+        ) or not (ptr[0] == 0 and ptr[-1] == len(flat) and np.all(np.diff(ptr) >= 0)):
+            raise ArtifactError(f"{source}: partition_indptr does not delimit partition_items by partition_ids")
+        if len(np.unique(names)) != len(names):
+            raise ArtifactError(f"{source}: partition_ids has duplicates")
+        partitions = {str(n): np.asarray(flat[ptr[k] : ptr[k + 1]]) for k, n in enumerate(names)}
+        vectors = np.asarray(a["item_vectors"])
+        return cls(
+            item_ids=np.asarray(a["item_ids"]),
+            encoder_vectors=vectors if tied else np.asarray(a["encoder_vectors"]),
+            item_vectors=vectors,
+            item_bias=np.asarray(a["item_bias"]),
+            query_map=np.asarray(a["query_map"]),
+            reduce=reduce,
+            partitions=partitions,
+            info=info or {},
+        )
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike[str]) -> ServingModel:
@@ -267,6 +318,12 @@ class ServingModel:
         )
         model.validate(str(run_dir))
         return model
+
+
+def _single(partitions: dict[str, np.ndarray]) -> str:
+    if len(partitions) != 1:
+        raise ValueError(f"name one of the {len(partitions)} partitions")
+    return next(iter(partitions))
 
 
 def is_export(directory: str | os.PathLike[str]) -> bool:

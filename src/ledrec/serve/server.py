@@ -53,10 +53,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from ledrec.config import option
 from ledrec.errors import ConfigError
+from ledrec.export import publish
 from ledrec.io import ArtifactError
 from ledrec.serve import ledrec_pb2
 from ledrec.serve.loading import EXPORT, RUN, SERVING_DIR, load_retriever, locate
-from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig
+from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig, clip
 
 log = logging.getLogger(__name__)
 SERVICE = ledrec_pb2.DESCRIPTOR.services_by_name["Recommender"].full_name
@@ -262,6 +263,73 @@ def files_signature(path: str) -> tuple[Any, ...]:
     return (str(real), tuple(entries))
 
 
+class Catalogues:
+    """What answers a request's partition. A run directory or an export: one :class:`ModelHolder`, whose
+    model holds its catalogues itself. A published root (``ledrec pipeline``, :mod:`ledrec.export.publish`):
+    one holder per catalogue, each following its ``current`` link, loaded, refused and swapped on its own;
+    catalogues published after the start are picked up by the same watch."""
+
+    def __init__(self, path: str, config: RetrieverConfig, metrics: Metrics) -> None:
+        self.path, self.config, self.metrics = path, config, metrics
+        self.routed = publish.is_published(path)
+        self.holders: dict[str, ModelHolder] = {} if self.routed else {"": ModelHolder(path, config, metrics)}
+
+    def load(self, first: bool = False) -> None:
+        """Load every holder (at the start: all that have a model must load, and one must)."""
+        if self.routed:
+            self._discover()
+            if not any(Path(h.run_dir).exists() for h in self.holders.values()):
+                raise ArtifactError(f"{self.path}: no catalogue has a published version yet")
+        for holder in self.holders.values():
+            if first and self.routed and not Path(holder.run_dir).exists():
+                continue  # registered, nothing published yet: picked up when it is
+            holder.load(first)
+
+    def reload(self, everything: bool = False) -> None:
+        """Reload the holders whose files changed (all of them with ``everything``: SIGHUP)."""
+        if self.routed:
+            for holder in self._discover():
+                if Path(holder.run_dir).exists():
+                    holder.load()
+        for holder in self.holders.values():
+            if self.routed and not Path(holder.run_dir).exists():
+                continue  # a catalogue registered before its first version
+            if everything or holder.changed():
+                holder.load()
+
+    def _discover(self) -> list[ModelHolder]:
+        try:
+            folders = publish.catalogues(self.path)
+        except ArtifactError as exc:
+            if not self.holders:
+                raise
+            log.error("%s: %s; serving the catalogues known", self.path, exc)
+            return []
+        fresh = []
+        for name, folder in folders.items():
+            if name not in self.holders:
+                self.holders[name] = ModelHolder(str(folder / publish.CURRENT), self.config, self.metrics)
+                fresh.append(self.holders[name])
+        return fresh
+
+    def route(self, partition: str) -> Retriever | None:
+        """The model that answers ``partition`` (None: not loaded yet); RequestError for an unknown one."""
+        if not self.routed:
+            return self.holders[""].current
+        holder = self.holders.get(partition)
+        if holder is None and not partition and len(self.holders) == 1:  # one catalogue: need not be named
+            holder = next(iter(self.holders.values()))
+        if holder is None:
+            raise RequestError(f"unknown partition {clip(partition)}; this server has {len(self.holders)} catalogues")
+        return holder.current
+
+    def versions(self) -> str | dict[str, str]:
+        """The model version (one holder), or catalogue → version."""
+        if not self.routed:
+            return self.holders[""].current.version  # type: ignore[union-attr]
+        return {name: h.current.version for name, h in sorted(self.holders.items()) if h.current is not None}
+
+
 def _settle_heap() -> None:
     """After a (re)load: collect, hand freed memory back to the OS, then move what is alive now (the model:
     a million-id lookup table is millions of objects) out of the cyclic collector's reach, so that no request
@@ -409,13 +477,16 @@ def _code_name(context: grpc.aio.ServicerContext, default: str = "OK") -> str:
 class RecommenderService:
     """The ``ledrec.v1.Recommender`` methods, on decoded requests (decoding and counting: :class:`Instrumented`)."""
 
-    def __init__(self, holder: ModelHolder, metrics: Metrics) -> None:
-        self.holder, self.metrics = holder, metrics
+    def __init__(self, catalogues: Catalogues, metrics: Metrics) -> None:
+        self.catalogues, self.metrics = catalogues, metrics
         self.two_stage: Any = None  # a SavedSystem when the served directory is a two-stage one
 
     async def Recommend(self, request: ledrec_pb2.RecommendRequest, context: grpc.aio.ServicerContext) -> Any:
         t0 = time.perf_counter()
-        retriever = self.holder.current  # this request finishes on this model, whatever a reload does
+        try:
+            retriever = self.catalogues.route(request.partition)  # finishes on this model, whatever a reload does
+        except RequestError as exc:
+            raise ClientError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         if retriever is None:
             raise ClientError(grpc.StatusCode.UNAVAILABLE, "no model has passed its self-check yet")
         try:
@@ -450,7 +521,7 @@ class RecommenderService:
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "this server has no two-stage system: serve a directory of 'ledrec simulate ab --save-system'",
             )
-        max_history = self.holder.config.max_history
+        max_history = self.catalogues.config.max_history
         if len(request.item_ids) > max_history:
             raise ClientError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"{len(request.item_ids)} history items; at most {max_history}"
@@ -499,10 +570,10 @@ async def _serve(
     config: ServeConfig, on_ready: Callable[[int, int | None], None] | None, stop: threading.Event
 ) -> None:
     metrics = Metrics()
-    holder = ModelHolder(config.run_dir, config.retriever, metrics)
+    catalogues = Catalogues(config.run_dir, config.retriever, metrics)
     server = grpc.aio.server(options=config.grpc_options(), maximum_concurrent_rpcs=config.max_concurrent_rpcs or None)
     registrar = Instrumented(server, metrics, config.max_request_bytes)
-    service = RecommenderService(holder, metrics)
+    service = RecommenderService(catalogues, metrics)
     health_servicer = _register(registrar, service, config.reflection)
     port = _bind(server, config)
     http_server = None
@@ -519,7 +590,7 @@ async def _serve(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
     try:
-        await asyncio.to_thread(holder.load, True)  # health answers NOT_SERVING meanwhile
+        await asyncio.to_thread(catalogues.load, True)  # health answers NOT_SERVING meanwhile
         if (Path(config.run_dir) / "system").is_dir():  # a two-stage directory: the Banner call too
             from ledrec.twostage.artifact import load_system
 
@@ -536,7 +607,7 @@ async def _serve(
     metrics.serving.set(1)
     # (no local reference to the model: this coroutine lives as long as the server, and a reference here
     # kept the first model in memory after every reload — found by the chaos suite's RSS column)
-    version = holder.current.version  # type: ignore[union-attr]
+    version = catalogues.versions()
     log.info("serving %s (model %s) on %s:%d", config.run_dir, version, config.host, port)
 
     reload_requested = threading.Event()
@@ -557,9 +628,11 @@ async def _serve(
             log.warning("the parent process %d is gone: stopping", config.parent_pid)
             break
         due = config.watch_s and time.monotonic() - last_poll >= config.watch_s
-        if reload_requested.is_set() or (due and await asyncio.to_thread(holder.changed)):
+        if reload_requested.is_set() or due:
+            everything = reload_requested.is_set()
             reload_requested.clear()
-            await asyncio.to_thread(holder.load)  # loads beside the served model; requests keep flowing
+            # loads beside the served models; requests keep flowing
+            await asyncio.to_thread(catalogues.reload, everything)
         if due:
             last_poll = time.monotonic()
     # shutdown: say so first, then answer what is queued, then close
@@ -622,6 +695,13 @@ def check(config: ServeConfig) -> dict[str, Any]:
     """``ledrec serve --check``: what serving would load, validated and self-checked, without binding a port
     (ArtifactError if it would not serve). Also the pre-publication check of a new export."""
     config.validate()
+    if publish.is_published(config.run_dir):  # one check per catalogue's current version
+        catalogues = publish.catalogues(config.run_dir)
+        live = {name: folder / publish.CURRENT for name, folder in catalogues.items()}
+        checks = {name: check(replace(config, run_dir=str(path))) for name, path in live.items() if path.exists()}
+        if not checks:
+            raise ArtifactError(f"{config.run_dir}: no catalogue has a published version yet")
+        return {"ok": True, "published": config.run_dir, "catalogues": checks}
     t0 = time.perf_counter()
     retriever = load_retriever(config.run_dir, config.retriever, check=False)
     recalls = retriever.self_check()
@@ -667,7 +747,8 @@ def run(config: ServeConfig, out: Any = None) -> int:
 def _supervise(config: ServeConfig, out: Any) -> int:
     """Start the workers (the first alone: it builds and caches the graphs, the others load them), forward
     signals, restart a worker that dies, and exit with the first one's status if it dies at start-up."""
-    locate(config.run_dir)  # a missing or foreign directory: one error, not one per worker
+    # a missing or foreign directory: one error, not one per worker
+    publish.catalogues(config.run_dir) if publish.is_published(config.run_dir) else locate(config.run_dir)
     reserve = _reserve_port(config.host, config.port)  # holds the port (and picks it, for port 0)
     port = reserve.getsockname()[1]
     lock = PortLock(port)

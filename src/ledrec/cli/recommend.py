@@ -1,0 +1,54 @@
+"""``ledrec recommend``: top-k for every user of an event table, in bulk (one machine or Spark)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ledrec.cli import HELP
+from ledrec.config import number
+
+
+def register(sub: Any, name: str | None = None) -> None:
+    p = sub.add_parser(
+        "recommend",
+        help=HELP["recommend"],
+        description="Write (user, rank, item, score) for every user of an event table, by the service's rules: "
+        "each user's distinct known items are the history, answers come from the user's catalogue (the table's "
+        "partition column; a published root routes each catalogue to its current version), the history is "
+        "excluded, a user with no known item gets the highest-bias items. Exact scoring, in chunks of users.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", help="a run directory, a serving export, a published version, or a published root")
+    p.add_argument("--histories", required=True, help="event table: Parquet file or folder, or CSV (user, item, …)")
+    p.add_argument("--out", required=True, help="Parquet file to write (with --engine spark: a folder)")
+    p.add_argument("--k", type=number(int, low=1, high=1000), default=20, help="items per user")
+    p.add_argument("--partition", default=None, help="score every user in this catalogue (tables without one)")
+    p.add_argument("--include-seen", action="store_true", help="allow the history's own items")
+    p.add_argument("--chunk-users", type=number(int, low=1), default=4096, help="users scored per matrix product")
+    p.add_argument("--engine", choices=("local", "spark"), default="local", help="this machine, or PySpark")
+    p.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_recommend)
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from ledrec.serve.batch import run_recommend
+
+    summary = run_recommend(
+        args.model,
+        args.histories,
+        args.out,
+        k=args.k,
+        exclude_seen=not args.include_seen,
+        partition=args.partition,
+        chunk_users=args.chunk_users,
+        engine=args.engine,
+        master=args.master,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,452 @@
+"""The daily job of the seed paper (§6.1, §6.3, Figure 3), one catalogue (country, merchant) at a time:
+
+    events ─► pre-train (PMI + randomized SVD) ─► train LED ─► export + index ─► holdout ─► gate ─► publish
+
+* **events**: one catalogue's window of the log, streamed (``ledrec.data.stream``), cut by time: the last
+  ``holdout_days`` are the holdout (users' earlier events the input, their events in it the targets), the
+  same cut once more before it is LED's validation, everything before the holdout trains.
+* **resumable**: every stage writes its output under ``WORK/<catalogue>/<stage>-<key>``, where the key is
+  a hash of the stage's inputs (the events' contents, the upstream outputs' checksums, the options that
+  matter, the code version). A stage whose key exists is not recomputed; LED checkpoints every epoch, so a
+  killed run resumes inside training too.
+* **gate**: the new model and the published one are both scored on the same holdout, by the same exact
+  scoring of their serving forms; the new one is published only if its Recall@k is not below the
+  published one's by more than ``gate_margin`` (relative). The report states both.
+* **publish**: a new immutable version directory with its release manifest, ``current`` switched
+  atomically, the last ``keep`` versions kept (``ledrec.export.publish``). A running ``ledrec serve ROOT``
+  follows ``current`` by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ledrec import __version__
+from ledrec.data.splits import EvalSet, PreparedData, time_split
+from ledrec.data.stream import DAY, EventSource, parse_time, window
+from ledrec.errors import ConfigError
+from ledrec.evaluate.metrics import ndcg_at_k, recall_at_k
+from ledrec.export import publish
+from ledrec.export.mips import ServingModel
+from ledrec.io import MANIFEST, load_artifact, read_manifest, save_artifact, write_json
+from ledrec.monitor import measured
+from ledrec.pipeline.config import PipelineConfig
+from ledrec.serve.loading import load_retriever
+from ledrec.serve.retriever import RetrieverConfig
+
+log = logging.getLogger(__name__)
+HOLDOUT = "holdout.json"  # the candidate's holdout metrics, beside its export
+TIMELINES = "timelines"  # (users, items) by user and time, inside the events stage, for a pre-training window
+
+
+def run_pipeline(config: PipelineConfig, progress: bool = True) -> dict[str, Any]:
+    """Run every catalogue; returns the report (also written to OUT/reports/)."""
+    start = time.perf_counter()
+    columns = {"partition": config.partition_column} if config.partition_column else None
+    source = EventSource.open(config.events, columns)
+    work = config.work
+    work.mkdir(parents=True, exist_ok=True)
+    with _exclusive(work / ".lock", config.out):
+        report: dict[str, Any] = {"events": config.events, "config": config.as_dict(), "catalogues": {}}
+        with measured(report.setdefault("scan", {})):
+            digest = source.digest(cache=work / "file-digests.json")
+            until = parse_time(config.until) if config.until else None
+            latest = source.latest(until)
+            since = window(latest, config.days, config.since or None)
+            names = config.list("catalogues") or source.catalogues(since)
+        report["window"] = {"since": since, "latest": latest, "until": until, "events_digest": digest}
+        _say(progress, f"events {config.events}: {len(names)} catalogue(s), window {_day(since)} .. {_day(latest)}")
+        for name in names:
+            report["catalogues"][name] = run_catalogue(config, source, digest, name, (since, until), progress)
+        report["wall_s"] = round(time.perf_counter() - start, 2)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        write_json(Path(config.out) / "reports" / f"{stamp}.json", report)
+    return report
+
+
+def run_catalogue(
+    config: PipelineConfig,
+    source: EventSource,
+    digest: str,
+    name: str,
+    span: tuple[int | None, int | None],
+    progress: bool,
+) -> dict[str, Any]:
+    """One catalogue through every stage; returns its part of the report."""
+    folder = publish.register(config.out, name)
+    work = config.work / folder.name
+    stages: dict[str, dict[str, Any]] = {}
+    say = lambda text: _say(progress, f"[{name or 'all'}] {text}")  # noqa: E731
+
+    split_options = {k: config.values[k] for k in ("holdout_days", "input_feedback", "target_feedback")}
+    split_options |= {k: config.values[k] for k in ("pretrain_feedback", "exclude", "window")}
+    events_dir = work / ("events-" + _key(digest, name, span, split_options))
+    with _stage(stages, "events", events_dir, say) as record:
+        if not record["cached"]:
+            _atomic_dir(events_dir, lambda tmp: _events(config, source, name, span, tmp))
+    data = PreparedData.load(events_dir)
+    stages["events"] |= {"items": data.n_items, **_counts(data)}
+
+    led = _led_params(config, data.n_items)
+    embeddings_dir = None
+    if led["init"] == "svd":
+        pretrain = {k: led[k] for k in ("dim", "svd_alpha", "svd_min_count", "svd_power", "svd_iter")}
+        pretrain_inputs = (_digest(events_dir), pretrain, config.engine, config.window, config.seed)
+        embeddings_dir = work / ("pretrain-" + _key(*pretrain_inputs))
+        with _stage(stages, "pretrain", embeddings_dir, say) as record:
+            if not record["cached"]:
+                _atomic_dir(embeddings_dir, lambda tmp: _pretrain(config, data, led, events_dir).save(tmp))
+        stages["pretrain"] |= read_manifest(embeddings_dir).get("stats", {})
+
+    train_inputs = (_digest(events_dir), embeddings_dir and _digest(embeddings_dir), led, config.seed)
+    train_key = _key(*train_inputs)
+    run_dir = work / f"train-{train_key}"
+    with _stage(stages, "train", run_dir, say, marker="result.json") as record:
+        if not record["cached"]:
+            _train(config, events_dir, embeddings_dir, led, run_dir, work / f"ckpt-{train_key}", progress)
+    result = json.loads((run_dir / "result.json").read_text())
+    stages["train"] |= {"epochs": _epochs(result), "fit_s": result["timings"]["fit_s"]}
+
+    export_dir = work / ("export-" + _key(_digest(run_dir / "model"), name))
+    with _stage(stages, "export", export_dir, say, marker=HOLDOUT) as record:
+        if not record["cached"]:
+            _atomic_dir(export_dir, lambda tmp: _export(run_dir, name, tmp, data, config))
+    candidate = json.loads((export_dir / HOLDOUT).read_text())
+    stages["export"] |= candidate["index"]
+
+    out = {"stages": stages, "candidate": candidate["metrics"], "version": None}
+    with measured(stages.setdefault("gate+publish", {})):
+        out |= _gate_and_publish(config, name, folder, export_dir, data, candidate, stages, (span, digest))
+    say(f"{out['decision']}: {out['reason']}")
+    _clean(work, keep={events_dir, embeddings_dir, run_dir, export_dir, work / f"ckpt-{train_key}"})
+    return out
+
+
+# ------------------------------------------------------------------------------------------ stages
+def _events(
+    config: PipelineConfig, source: EventSource, name: str, span: tuple[int | None, int | None], out: Path
+) -> None:
+    """The catalogue's window, split by time (a PreparedData artifact); with a pre-training ``window``
+    also the time-ordered timelines before the holdout (``out/timelines``: users, items)."""
+    events = source.read(name, *span)
+    split = time_split(
+        events,
+        test_days=config.holdout_days,
+        feedback=config.list("input_feedback"),
+        target_feedback=config.list("target_feedback"),
+        pretrain_feedback=config.list("pretrain_feedback"),
+        exclude=config.exclude,
+        name=f"{Path(config.events).name}[{name or 'all'}]",
+    )
+    split.save(out)
+    if config.window is not None:
+        kinds = config.list("pretrain_feedback") or config.list("input_feedback") or list(events.feedback_types)
+        cut = int(events.timestamp.max()) - int(config.holdout_days * DAY) + 1  # time_split's holdout cut
+        keep = (events.timestamp < cut) & np.isin(events.feedback, [events.feedback_code(k) for k in kinds])
+        order = np.lexsort((events.timestamp[keep], events.user[keep]))  # by user, then time
+        # (the split keeps the events' item vocabulary: the same columns)
+        timelines = {"users": events.user[keep][order], "items": events.item[keep][order]}
+        save_artifact(out / TIMELINES, "timelines", timelines, config={"cut": cut, "feedback": kinds})
+
+
+def _led_params(config: PipelineConfig, n_items: int) -> dict[str, Any]:
+    """LED's options as they will be fitted on ``n_items`` (a preset's values filled in), so that the
+    stage keys say what was trained."""
+    from ledrec.models.led import LED
+
+    model = LED(**config.led, random_state=config.seed)
+    return {o.name: model.effective(o.name, n_items) for o in LED.options} | {"random_state": config.seed}
+
+
+def _pretrain(config: PipelineConfig, data: PreparedData, led: dict[str, Any], events_dir: Path) -> Any:
+    """PMI + randomized SVD on what the holdout's model may see: the pre-training feedback before the
+    holdout, all pairs of each timeline or (``window``) pairs within W positions."""
+    from ledrec.pretrain import PretrainConfig, pretrain
+
+    settings = PretrainConfig(
+        dim=led["dim"],
+        alpha=led["svd_alpha"],
+        min_count=led["svd_min_count"],
+        power=led["svd_power"],
+        n_iter=led["svd_iter"],
+        window=config.window,
+        seed=config.seed,
+    )
+    if config.window is not None:
+        arrays, _ = load_artifact(events_dir / TIMELINES, kind="timelines")
+        users, items = arrays["users"], arrays["items"]
+    else:
+        matrix = data.pretrain.get("fit_test", data.fit_test)
+        users, items = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
+    if config.engine == "spark":
+        from ledrec.pretrain.spark import spark_pretrain_events
+
+        return spark_pretrain_events(
+            users, items, data.n_items, settings, item_ids=data.items.ids, master=config.master
+        )
+    if config.window is not None:
+        return pretrain(config=settings, events=(users, items), n_items=data.n_items, item_ids=data.items.ids)
+    return pretrain(data.pretrain.get("fit_test", data.fit_test), settings, item_ids=data.items.ids)
+
+
+def _train(
+    config: PipelineConfig,
+    events_dir: Path,
+    embeddings_dir: Path | None,
+    led: dict[str, Any],
+    run_dir: Path,
+    checkpoint: Path,
+    progress: bool,
+) -> None:
+    from ledrec.train.run import RunConfig, run
+
+    params = {k: v for k, v in led.items() if k != "random_state"}
+    params |= {"embeddings": str(embeddings_dir or ""), "checkpoint_dir": str(checkpoint)}
+    tmp = run_dir.with_name(f".{run_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    run_config = RunConfig(
+        data=str(events_dir),
+        protocol="time",
+        model="led",
+        params={k: [v] for k, v in params.items()},
+        seed=config.seed,
+        out=str(tmp),
+        progress=progress,
+    )
+    run(run_config)
+    os.rename(tmp, run_dir)
+
+
+def _export(run_dir: Path, name: str, out: Path, data: PreparedData, config: PipelineConfig) -> None:
+    """The serving form with one catalogue named after the partition, its index built and self-checked
+    exactly as the service will (``load_retriever``), and the candidate's holdout metrics."""
+    model = ServingModel.from_run(run_dir)
+    model = replace(model, partitions={name: np.arange(len(model.item_ids), dtype=np.int64)}, info=model.info)
+    model.save(out)
+    retriever = load_retriever(out, RetrieverConfig(cache_dir=str(out / "index-cache")))
+    loaded = retriever.model
+    metrics = _holdout(loaded, data, config, name)
+    index = {"index": type(retriever.indexes[name]).__name__, "index_items": len(loaded.item_ids)}
+    cache = out / "index-cache"
+    index["index_mib"] = round(sum(p.stat().st_size for p in cache.glob("*")) / 2**20, 1) if cache.is_dir() else 0.0
+    write_json(out / HOLDOUT, {"metrics": metrics, "content_version": loaded.version, "index": index})
+
+
+def _gate_and_publish(
+    config: PipelineConfig,
+    name: str,
+    folder: Path,
+    export_dir: Path,
+    data: PreparedData,
+    candidate: dict[str, Any],
+    stages: dict[str, Any],
+    inputs: tuple[tuple[int | None, int | None], str],
+) -> dict[str, Any]:
+    (since, until), digest = inputs
+    live = publish.current(folder)
+    metric = f"recall@{config.k}"
+    new = candidate["metrics"][metric]
+    incumbent = None
+    if live is not None:
+        served = ServingModel.load(folder / publish.VERSIONS / live)
+        if served.version == candidate["content_version"]:
+            return {"decision": "unchanged", "reason": f"the published {live} is this model", "version": live}
+        incumbent = holdout_metrics(
+            served, data.test, data.items.ids, config.k, name, config.holdout_users, config.seed
+        )
+        floor = (1.0 - config.gate_margin) * incumbent[metric]
+        if new < floor:
+            reason = (
+                f"{metric} {new:.4f} < {floor:.4f} = (1 - {config.gate_margin:g}) x the published {live}'s "
+                f"{incumbent[metric]:.4f} on the same holdout; {live} keeps serving"
+            )
+            return {"decision": "refused", "reason": reason, "version": live, "published": incumbent}
+    version = publish.new_version_name(candidate["content_version"])
+    staging = folder / publish.VERSIONS / f".staging-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(export_dir, staging, copy_function=_link_or_copy)
+    release = {
+        "version": version,
+        "catalogue": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_version(),
+        "inputs": {"events": config.events, "events_digest": digest, "since": since, "until": until},
+        "data": _counts(data) | {"items": data.n_items},
+        "config": config.as_dict(),
+        "metrics": {"holdout": candidate["metrics"], "published_before": incumbent, "previous_version": live},
+        "content_version": candidate["content_version"],
+        "checksums": {k: v["sha256"] for k, v in read_manifest(export_dir)["arrays"].items()},
+        "stages": stages,
+    }
+    write_json(staging / publish.RELEASE, release)
+    publish.add_version(folder, staging, version)
+    publish.switch(folder, version, {"action": "publish", "metric": metric, "value": new})
+    removed = publish.prune(folder, config.keep)
+    if incumbent is None:
+        reason = f"first version ({metric} {new:.4f})"
+    else:
+        reason = f"{metric} {new:.4f} against the published {live}'s {incumbent[metric]:.4f}"
+    return {"decision": "published", "reason": reason, "version": version, "published": incumbent, "pruned": removed}
+
+
+# ------------------------------------------------------------------------------------------ holdout
+def _holdout(model: ServingModel, data: PreparedData, config: PipelineConfig, name: str) -> dict[str, float]:
+    """The gate's measure: the same users, targets and scoring for the new model and the published one."""
+    return holdout_metrics(model, data.test, data.items.ids, config.k, name, config.holdout_users, config.seed)
+
+
+def holdout_metrics(
+    model: ServingModel,
+    holdout: EvalSet,
+    item_ids: np.ndarray,
+    k: int,
+    partition: str,
+    max_users: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Recall@k and NDCG@k of a serving model on a holdout given in another item vocabulary
+    (``item_ids``: the holdout's columns), by exact scoring (:meth:`ServingModel.top_k`). Items the model
+    does not know are ignored in the input and missed as targets, so models of different days are
+    compared on the same users and the same targets. Recall@k = hits / |targets|."""
+    rows = np.arange(holdout.n_users)
+    if len(rows) > max_users:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_users, replace=False))
+    columns = model.indices(item_ids)  # holdout column → model item, -1 unknown
+    n_items = len(model.item_ids)
+
+    def to_model(m: sp.csr_matrix) -> sp.csr_matrix:
+        m = sp.coo_matrix(m[rows])
+        mapped = columns[m.col]
+        keep = mapped >= 0
+        shape = (len(rows), n_items)
+        return sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (m.row[keep], mapped[keep])), shape=shape)
+
+    top, _ = model.top_k(to_model(holdout.input), k, partition, exclude=to_model(holdout.excluded))
+    targets = to_model(holdout.target)
+    n_targets = np.diff(holdout.target[rows].indptr)  # unknown targets count: a model that lacks them misses
+    wanted = np.repeat(np.arange(len(rows)), np.diff(targets.indptr)) * n_items + targets.indices
+    found = np.where(top >= 0, np.arange(len(rows))[:, None] * n_items + top, -1)
+    hits = np.isin(found, wanted)
+    return {
+        f"recall@{k}": round(float(np.mean(recall_at_k(hits, n_targets, k, "target"))), 6),
+        f"ndcg@{k}": round(float(np.mean(ndcg_at_k(hits, n_targets, k))), 6),
+        "users": len(rows),
+    }
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def code_version() -> dict[str, str]:
+    """ledrec's version and, in a git checkout, the commit (with "+dirty" when files differ from it)."""
+    out = {"ledrec": __version__}
+    here = Path(__file__).resolve().parent
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        if commit:
+            dirty = subprocess.run(
+                ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            out["git"] = commit + ("+dirty" if dirty else "")
+    return out
+
+
+def _key(*parts: Any) -> str:
+    """16 hex digits over a stage's inputs and the code that computes it."""
+    blob = json.dumps([__version__, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _digest(directory: Path) -> str:
+    """A stage output's content: its manifest's checksums (the arrays are verified when loaded)."""
+    manifest = read_manifest(directory)
+    return _key({k: v.get("sha256") for k, v in manifest["arrays"].items()}, manifest.get("config"))
+
+
+@contextlib.contextmanager
+def _stage(
+    stages: dict[str, Any], name: str, path: Path, say: Callable[[str], None], marker: str = MANIFEST
+) -> Iterator[dict[str, Any]]:
+    record = stages.setdefault(name, {})
+    record["cached"] = (path / marker).is_file()
+    with measured(record):
+        yield record
+    say(f"{name}: {'reused ' + path.name if record['cached'] else 'done'} ({record['wall_s']:.1f} s)")
+
+
+def _atomic_dir(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write a directory under a temporary name and rename it into place: a killed stage leaves nothing
+    that looks finished."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    os.rename(tmp, path)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Versions share the work folder's immutable files by hard link when they can (no second copy of a
+    million-item export); a copy otherwise."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _clean(work: Path, keep: set[Path | None]) -> None:
+    """Drop this catalogue's stage outputs of earlier inputs (the work folder must not grow every day)."""
+    kept = {p.name for p in keep if p is not None}
+    for path in work.iterdir():
+        if path.name not in kept:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path, out: str) -> Iterator[None]:
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{out}: another pipeline is running on it") from None
+        yield
+
+
+def _counts(data: PreparedData) -> dict[str, int]:
+    return {
+        "train_users": int(data.fit_test.shape[0]),
+        "train_interactions": int(data.fit_test.nnz),
+        "holdout_users": int(data.test.n_users),
+        "holdout_targets": int(data.test.target.nnz),
+    }
+
+
+def _epochs(result: dict[str, Any]) -> int | None:
+    history = result.get("training", {}).get("history", [])
+    return max((h.get("epoch", 0) for h in history), default=None)
+
+
+def _day(seconds: int | None) -> str:
+    return "start" if seconds is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(f"pipeline: {text}", file=sys.stderr, flush=True)

@@ -1,0 +1,85 @@
+"""Batch recommendations (``ledrec recommend``): the service's rules for every user of an event table,
+the same rows on one machine and on Spark."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ledrec.data.interactions import DataError
+from ledrec.serve.batch import recommend, recommend_on_spark
+from ledrec.serve.retriever import Retriever, RetrieverConfig
+from tests.serve.test_retriever import toy_model
+
+
+@pytest.fixture()
+def export_and_events(tmp_path):
+    model = toy_model(seed=0)
+    export = tmp_path / "export"
+    model.save(export)
+    rng = np.random.default_rng(0)
+    names = sorted(model.partitions)
+    rows = []
+    for u in range(60):
+        part = names[u % len(names)]
+        members = model.item_ids[model.partitions[part]]
+        for item in rng.choice(members, size=rng.integers(1, 6)):
+            rows.append((f"user{u}", str(item), part))
+    rows.append(("user0", "never-seen", names[0]))  # an unknown item: ignored
+    rows.append(("cold", "never-seen", names[1]))  # only unknown items: cold start
+    user, item, part = map(list, zip(*rows, strict=True))
+    events = tmp_path / "events.parquet"
+    pq.write_table(pa.table({"user": user, "item": item, "country": part}), events)
+    return model, export, events, rows
+
+
+def test_every_user_gets_the_services_answer(export_and_events, tmp_path):
+    model, export, events, rows = export_and_events
+    summary = recommend(str(export), str(events), str(tmp_path / "recs.parquet"), k=5, progress=False)
+    assert summary["users"] == 61 and summary["unknown_items"] == 2 and summary["cold_start"] == 1
+    out = pq.read_table(tmp_path / "recs.parquet")
+    assert out.column_names == ["user", "rank", "item", "score", "partition"]
+    retriever = Retriever(model, RetrieverConfig(exact_below=10**9))  # exact: the oracle
+    history: dict[tuple[str, str], list[str]] = {}
+    for user, item, part in rows:
+        history.setdefault((user, part), []).append(item)
+    got: dict[tuple[str, str], list[dict]] = {}
+    for row in out.to_pylist():
+        got.setdefault((row["user"], row["partition"]), []).append(row)
+    assert set(got) == set(history) and len(history) == 61
+    for key, items in history.items():
+        answer = sorted(got[key], key=lambda r: r["rank"])
+        assert [r["rank"] for r in answer] == list(range(1, len(answer) + 1))
+        want = retriever.recommend(key[1], items, 5, exclude_seen=True)
+        assert [r["item"] for r in answer] == want.item_ids, key
+        np.testing.assert_allclose([r["score"] for r in answer], want.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_errors_are_clear(export_and_events, tmp_path):
+    export = export_and_events[1]
+    no_partition = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"user": ["a"], "item": ["i1"]}), no_partition)
+    with pytest.raises(DataError, match="no partition column and the model serves"):
+        recommend(str(export), str(no_partition), str(tmp_path / "x.parquet"), progress=False)
+    with pytest.raises(DataError, match="no such file"):
+        recommend(str(export), str(tmp_path / "nope"), str(tmp_path / "x.parquet"), progress=False)
+
+
+@pytest.mark.slow
+def test_spark_writes_the_same_rows(export_and_events, tmp_path):
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java: Spark cannot start")
+    _, export, events, _ = export_and_events
+    recommend(str(export), str(events), str(tmp_path / "local.parquet"), k=5, progress=False)
+    summary = recommend_on_spark(str(export), str(events), str(tmp_path / "spark"), k=5, chunk_users=7)
+    assert summary["users"] == 61
+    key = lambda r: (r["partition"], r["user"], r["rank"])  # noqa: E731
+    local = sorted(pq.read_table(tmp_path / "local.parquet").to_pylist(), key=key)
+    spark = sorted(pq.read_table(tmp_path / "spark").to_pylist(), key=key)
+    assert [(r["user"], r["item"]) for r in local] == [(r["user"], r["item"]) for r in spark]
+    np.testing.assert_allclose([r["score"] for r in local], [r["score"] for r in spark], rtol=1e-6)
