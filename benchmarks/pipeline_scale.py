@@ -59,16 +59,17 @@ batch_size = 1024
 def generate(out: Path, n_items: int, n_events: int, days: int, seed: int = 0, block: int = 200_000) -> dict:
     """Write the log (module docstring) under ``out``; returns its counts."""
     rng = np.random.default_rng(seed)
-    per_country = n_items // 3
+    sizes = [n_items // 3 + (c < n_items % 3) for c in range(3)]  # items per country, all of n_items
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
     views_wanted = n_events / 1.088  # + 8% clicks + 0.8% sales
     mean_length = 30
     users_per_country = int(views_wanted / 3 / mean_length)
-    counts = {"events": 0, "users": 0, "items": 3 * per_country, "files": 0}
+    counts = {"events": 0, "users": 0, "items": n_items, "files": 0}
     next_user = 0
     for country in range(3):
         for lo in range(0, users_per_country, block):
             n = min(block, users_per_country - lo)
-            users, items, kinds, times = _block(rng, n, per_country, country, mean_length, days)
+            users, items, kinds, times = _block(rng, n, sizes[country], offsets[country], mean_length, days)
             users += next_user
             next_user += n
             day = times // DAY
@@ -99,7 +100,7 @@ def generate(out: Path, n_items: int, n_events: int, days: int, seed: int = 0, b
     return counts
 
 
-def _block(rng, n_users, n_items, country, mean_length, days):
+def _block(rng, n_users, n_items, first_item, mean_length, days):
     """One block of users of one country: (users, items, event kinds, times), int64/int8."""
     topic_size = 1000
     n_topics = max(1, n_items // topic_size)
@@ -109,7 +110,7 @@ def _block(rng, n_users, n_items, country, mean_length, days):
     local = topic * topic_size + np.minimum(rng.zipf(1.3, len(users)) - 1, topic_size - 1)
     head = rng.random(len(users)) < 0.2
     local[head] = np.minimum(rng.zipf(1.2, int(head.sum())) - 1, n_items - 1)
-    items = country * n_items + local  # global item ids: a catalogue's items are its own
+    items = first_item + local  # global item ids: a catalogue's items are its own
     start = rng.uniform(0, days * DAY, n_users)
     gaps = rng.exponential(7200.0, len(users))
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]])

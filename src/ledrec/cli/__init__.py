@@ -37,6 +37,7 @@ HELP = {
     "simulate": "the production-like world: generate its log, or run the simulated A/B test",
     "pipeline": "the daily job per catalogue: events -> pre-train -> LED -> index -> gate -> publish; status, rollback",
     "recommend": "top-k for every user of an event table, in bulk (one machine or Spark)",
+    "fold-in": "add the items that appeared since the last retrain to the published models (intra-day)",
 }
 # the command groups: the module of ledrec.cli whose register() builds each command's parser
 COMMANDS = {
@@ -51,6 +52,7 @@ COMMANDS = {
     "simulate": "simulate",
     "pipeline": "pipeline",
     "recommend": "recommend",
+    "fold-in": "pipeline",
 }
 
 

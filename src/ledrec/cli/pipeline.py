@@ -7,12 +7,18 @@ import json
 from typing import Any
 
 from ledrec.cli import HELP
+from ledrec.cli.common import add_parsers
+from ledrec.config import number
 
 ACTIONS = ("run", "status", "rollback")
 
 
 def register(sub: Any, name: str | None = None) -> None:
-    """Add ``pipeline run|status|rollback`` to the subcommands ``sub``."""
+    """Add ``pipeline run|status|rollback`` and ``fold-in`` (or only command ``name``) to ``sub``."""
+    add_parsers(sub, {"pipeline": _parser_pipeline, "fold-in": _parser_fold_in}, name)
+
+
+def _parser_pipeline(sub: Any) -> None:
     p = sub.add_parser(
         "pipeline",
         help=HELP["pipeline"],
@@ -91,6 +97,50 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     before, after = rollback_catalogue(args.root, args.catalogue, args.to)
     print(json.dumps({"root": args.root, "from": before, "to": after}))
+    return 0
+
+
+def _parser_fold_in(sub: Any) -> None:
+    from ledrec.export.foldin import METHODS
+
+    p = sub.add_parser(
+        "fold-in",
+        help=HELP["fold-in"],
+        description="Between two daily runs: the items of the recent events that a catalogue's current version "
+        "does not know get a vector (a calibrated, PMI-weighted mean of the items they co-occur with) and a "
+        "bias (from their early popularity); they join the model as a new version whose index is the old graph "
+        "extended (add_items), self-checked, and 'current' switches to it. The next daily run replaces it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("root", help="a published root (the pipeline's --out)")
+    p.add_argument("--events", required=True, help="the recent event table (Parquet file or folder, or CSV)")
+    p.add_argument("--days", type=number(float, low=0.0, low_open=True), default=1.0, help="recent = this many days")
+    p.add_argument("--since", default=None, help="recent = from this time (ISO date or seconds) instead of --days")
+    p.add_argument("--catalogue", action="append", default=None, help="only this catalogue (repeatable)")
+    p.add_argument("--method", choices=METHODS, default="pmi", help="how a new item's vector is made")
+    p.add_argument("--min-users", type=number(int, low=1), default=2, help="users a new item needs in the events")
+    p.add_argument("--keep", type=number(int, low=1), default=5, help="versions kept per catalogue")
+    p.add_argument("--partition-column", default="", help="the events' catalogue column (default: by name)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_fold_in)
+
+
+def cmd_fold_in(args: argparse.Namespace) -> int:
+    from ledrec.pipeline.foldin import fold_in_published
+
+    report = fold_in_published(
+        args.root,
+        args.events,
+        catalogues=args.catalogue,
+        days=None if args.since else args.days,
+        since=args.since,
+        method=args.method,
+        min_users=args.min_users,
+        keep=args.keep,
+        partition_column=args.partition_column,
+        progress=not args.quiet,
+    )
+    print(json.dumps(report, indent=2))
     return 0
 
 

@@ -95,7 +95,7 @@ def run_catalogue(
     say = lambda text: _say(progress, f"[{name or 'all'}] {text}")  # noqa: E731
 
     split_options = {k: config.values[k] for k in ("holdout_days", "input_feedback", "target_feedback")}
-    split_options |= {k: config.values[k] for k in ("pretrain_feedback", "exclude", "window")}
+    split_options |= {k: config.values[k] for k in ("pretrain_feedback", "exclude", "window", "holdout_users", "seed")}
     events_dir = work / ("events-" + _key(digest, name, span, split_options))
     with _stage(stages, "events", events_dir, say) as record:
         if not record["cached"]:
@@ -154,6 +154,7 @@ def _events(
         exclude=config.exclude,
         name=f"{Path(config.events).name}[{name or 'all'}]",
     )
+    split = _sampled(split, config.holdout_users, config.seed)
     split.save(out)
     if config.window is not None:
         kinds = config.list("pretrain_feedback") or config.list("input_feedback") or list(events.feedback_types)
@@ -163,6 +164,20 @@ def _events(
         # (the split keeps the events' item vocabulary: the same columns)
         timelines = {"users": events.user[keep][order], "items": events.item[keep][order]}
         save_artifact(out / TIMELINES, "timelines", timelines, config={"cut": cut, "feedback": kinds})
+
+
+def _sampled(split: PreparedData, users: int, seed: int) -> PreparedData:
+    """At most ``users`` holdout (and validation) users, a seeded sample: every evaluation of the run —
+    LED's validation, the harness's test, the gate's — costs O(users · items · d); the standard error of a
+    mean of 10,000 per-user recalls (each in [0, 1]) is at most .005."""
+    rng = np.random.default_rng(seed)
+
+    def sample(evalset: EvalSet) -> EvalSet:
+        if evalset.n_users <= users:
+            return evalset
+        return evalset.subset(np.sort(rng.choice(evalset.n_users, size=users, replace=False)))
+
+    return replace(split, valid=sample(split.valid), test=sample(split.test))
 
 
 def _led_params(config: PipelineConfig, n_items: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
@@ -254,12 +255,55 @@ def _cached_hnsw(
     index = build_index("hnswlib", vectors, **config.index_params)
     events[partition] = "built" if why == "no cached graph" else f"rebuilt: {why}"
     try:
-        with atomic_path(graph) as tmp:
-            index.save(tmp)  # type: ignore[attr-defined]
-        write_json(sidecar, {**expected, "sha256": sha256_file(graph), "partition": partition[:200]})
+        _store(index, graph, sidecar, expected, partition)
     except OSError as exc:  # a read-only export: serve from memory, rebuild at the next start
         log.warning("cannot cache the graph of partition %s in %s: %s", clip(partition), config.cache_dir, exc)
     return index
+
+
+def _store(index: Index, graph: Path, sidecar: Path, expected: dict[str, Any], partition: str) -> None:
+    with atomic_path(graph) as tmp:
+        index.save(tmp)  # type: ignore[attr-defined]
+    write_json(sidecar, {**expected, "sha256": sha256_file(graph), "partition": partition[:200]})
+
+
+def extend_cached_graph(
+    old: ServingModel, new: ServingModel, partition: str, config: RetrieverConfig, old_cache: Path, new_cache: Path
+) -> str:
+    """Put ``new``'s graph of ``partition`` into ``new_cache`` by extending ``old``'s cached graph with the
+    items ``new`` appends (hnswlib ``add_items``) instead of building it again. ``new`` must be ``old`` with
+    rows appended to this catalogue and no other change to it (what a fold-in makes), and the appended rows
+    must not exceed the catalogue's largest [v; b] norm (the MIPS→NN reduction of the stored graph).
+    Returns "extended", or why not ("no cached graph", "not an extension", …): the retriever then builds it."""
+    before, after = old.partitions[partition], new.partitions[partition]
+    n = len(before)
+    if len(after) < n or not np.array_equal(after[:n], before):
+        return "not an extension"
+    vectors = new.mips_items(after)
+    if not np.array_equal(vectors[:n], old.mips_items(before)):
+        return "not an extension: the catalogue's rows changed"
+    if len(after) < config.exact_below or config.index != "hnswlib":
+        return "no graph: exact index"
+    key = _cache_key(old, partition, config)
+    graph, sidecar = old_cache / f"hnsw-{key}.bin", old_cache / f"hnsw-{key}.json"
+    try:
+        meta = json.loads(sidecar.read_text())
+        if meta.get("items") != n or sha256_file(graph) != meta.get("sha256"):
+            return "no verified cached graph"
+    except (OSError, ValueError):
+        return "no cached graph"
+    norms = np.linalg.norm(vectors, axis=1)
+    if len(after) > n and norms[n:].max() > norms[:n].max():
+        return "not an extension: an added row is longer than the catalogue's longest"
+    index = build_index("hnswlib", vectors, path=graph, **config.index_params)  # capacity for all rows
+    if len(after) > n:
+        index.graph.set_num_threads(os.cpu_count() or 1)  # type: ignore[attr-defined]
+        index.graph.add_items(index.data[n:], np.arange(n, len(after)))  # type: ignore[attr-defined]
+        index.graph.set_num_threads(1)  # type: ignore[attr-defined]
+    new_key = _cache_key(new, partition, config)
+    expected = {"key": new_key, "items": len(vectors), "dim": int(vectors.shape[1])}
+    _store(index, new_cache / f"hnsw-{new_key}.bin", new_cache / f"hnsw-{new_key}.json", expected, partition)
+    return "extended"
 
 
 def _prune_cache(cache_dir: Path, keep: set[str]) -> None:
