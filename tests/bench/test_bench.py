@@ -154,3 +154,19 @@ def test_stage_quantiles_interpolate_inside_the_bucket():
     assert q["p99_us"] == pytest.approx(100 + 100 * (99 - 40) / 60)
     only_overflow = stage_quantiles({}, {"total": {1e-4: 0.0, inf: 5.0}})["total"]
     assert only_overflow["p50_us"] == pytest.approx(100.0)  # beyond the last edge: the edge is all we know
+
+
+def test_peers_rows_run_measured_and_are_reused(tmp_path, capsys):
+    pytest.importorskip("implicit")
+    from ledrec.cli import main
+
+    argv = ["bench", "peers", "--data", "synthetic:n_users=300,n_items=80", "--protocol", "strong"]
+    argv += ["--out", str(tmp_path), "--rows", "pop,als", "--args", "als=--factors 8 --regularization 0.1 --alpha 1"]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| pop |" in table and "| als |" in table and "GiB" in table
+    rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
+    assert [r["row"] for r in rows] == ["pop", "als"] and all(r["peak_gib"] > 0 and r["wall_s"] > 0 for r in rows)
+    assert rows[1]["params"]["factors"] == 8  # the row's own flags win over the default grid
+    stamp = (tmp_path / "als.json").stat().st_mtime_ns
+    assert main(argv) == 0 and (tmp_path / "als.json").stat().st_mtime_ns == stamp  # reused, not rerun

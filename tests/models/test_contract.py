@@ -10,7 +10,9 @@ from ledrec.models import MODELS
 from tests.conftest import planted_clusters
 
 FAST_PARAMS: dict[str, dict] = {
+    "als": {"factors": 8, "iterations": 3},
     "ease": {"lam": 10.0},
+    "gfcf": {"k": 8},
     "led": {"dim": 8, "epochs": 2, "batch_size": 64},
     "svd": {"dim": 8},
     "vae": {"hidden": 16, "latent": 8, "epochs": 2, "batch_size": 64},

@@ -38,7 +38,15 @@ def _parser_bench(sub: Any) -> None:
         description="Benchmarks that reproduce the seed paper's figures and tables.",
     )
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    for build in (_parser_figure2, _parser_table2, _parser_ann, _parser_serve, _parser_chaos, _parser_table3):
+    for build in (
+        _parser_figure2,
+        _parser_table2,
+        _parser_peers,
+        _parser_ann,
+        _parser_serve,
+        _parser_chaos,
+        _parser_table3,
+    ):
         build(bench_sub)
 
 
@@ -120,6 +128,42 @@ def _parser_table2(bench_sub: Any) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_bench_table2)
+
+
+def _parser_peers(bench_sub: Any) -> None:
+    from ledrec.bench.peers import ROWS
+
+    p = bench_sub.add_parser(
+        "peers",
+        help="LED beside implicit's ALS, GF-CF, EASE and popularity: test metrics, fit time, peak memory",
+        description="Each row is one 'ledrec run' in its own process (selection on validation only), measured "
+        "from outside: wall time and peak resident memory of its process tree. Rows: "
+        + "; ".join(f"{k}: {' '.join(v)}" for k, v in ROWS.items())
+        + ". Row JSON is kept in --out and reused.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--data", required=True, help="the dataset (as ledrec run --data)")
+    p.add_argument("--protocol", required=True, choices=("strong", "bars", "time"), help="as ledrec run --protocol")
+    p.add_argument("--out", required=True, help="folder for the per-row JSON and logs, peers.json and peers.md")
+    p.add_argument("--rows", default=None, help=f"comma-separated subset of {','.join(ROWS)}")
+    p.add_argument(
+        "--args",
+        action="append",
+        default=[],
+        metavar="ROW=FLAGS",
+        help="ledrec run flags added to a row (ROW 'all': to every row), e.g. --args ease='--select-max-items 8000'",
+    )
+    p.set_defaults(func=cmd_bench_peers)
+
+
+def cmd_bench_peers(args: argparse.Namespace) -> int:
+    from ledrec.bench.peers import parse_extra, peers
+
+    rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
+    data_args, extra = parse_extra(args.args, ["--data", args.data, "--protocol", args.protocol])
+    peers(data_args, args.out, rows, extra)
+    print((Path(args.out) / "peers.md").read_text())
+    return 0
 
 
 def cmd_bench_table2(args: argparse.Namespace) -> int:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from ledrec.models.als import ALS
 from ledrec.models.base import Option, Recommender
 from ledrec.models.ease import EASE
+from ledrec.models.gfcf import GFCF
 from ledrec.models.led import LED
 from ledrec.models.popularity import Popularity
 from ledrec.models.svd import SVD
 from ledrec.models.vae import MultDAE, MultVAE
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED, MultVAE, MultDAE)}
+MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED, MultVAE, MultDAE, ALS, GFCF)}
 
 
 def get_model(name: str) -> type[Recommender]:
@@ -19,4 +21,17 @@ def get_model(name: str) -> type[Recommender]:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-__all__ = ["EASE", "LED", "MODELS", "SVD", "MultDAE", "MultVAE", "Option", "Popularity", "Recommender", "get_model"]
+__all__ = [
+    "ALS",
+    "EASE",
+    "GFCF",
+    "LED",
+    "MODELS",
+    "SVD",
+    "MultDAE",
+    "MultVAE",
+    "Option",
+    "Popularity",
+    "Recommender",
+    "get_model",
+]
