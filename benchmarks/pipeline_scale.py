@@ -5,7 +5,9 @@
 1. **The log** (skipped when OUT/events exists): three catalogues (countries) of ``items / 3`` items each,
    1,000 items per topic, Zipf popularity inside a topic and a fifth of the views from the catalogue's
    global head; users live in one country, have one topic, and view at exponential gaps (mean 2 h) from a
-   uniform start over ``days`` days; 8% of views are followed by a click, 10% of clicks by a sale. Written
+   uniform start over ``days`` days (events past the last day are not in the log: it ends now); 8% of
+   views are followed by a click, 10% of clicks by a sale; user blocks are generated until each country has
+   a third of ``--events``. Written
    one folder per day (``events/day=DD/``), a Parquet file per (country, block of users), generated one
    block at a time, so generation holds one block in memory, never the log.
 2. **The pipeline**: ``ledrec pipeline run`` on the whole log (config written to OUT/pipeline.toml), as
@@ -61,17 +63,18 @@ def generate(out: Path, n_items: int, n_events: int, days: int, seed: int = 0, b
     rng = np.random.default_rng(seed)
     sizes = [n_items // 3 + (c < n_items % 3) for c in range(3)]  # items per country, all of n_items
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    views_wanted = n_events / 1.088  # + 8% clicks + 0.8% sales
     mean_length = 30
-    users_per_country = int(views_wanted / 3 / mean_length)
     counts = {"events": 0, "users": 0, "items": n_items, "files": 0}
     next_user = 0
     for country in range(3):
-        for lo in range(0, users_per_country, block):
-            n = min(block, users_per_country - lo)
+        wanted = n_events // 3 + (country < n_events % 3)  # events per country: blocks until reached
+        written, part = 0, 0
+        while written < wanted:
+            n = block
             users, items, kinds, times = _block(rng, n, sizes[country], offsets[country], mean_length, days)
             users += next_user
             next_user += n
+            users, items, kinds, times = (a[: wanted - written] for a in (users, items, kinds, times))
             day = times // DAY
             order = np.argsort(day, kind="stable")
             bounds = np.searchsorted(day[order], np.arange(days + 1))
@@ -92,11 +95,13 @@ def generate(out: Path, n_items: int, n_events: int, days: int, seed: int = 0, b
                         ),
                     }
                 )
-                pq.write_table(table, folder / f"c{country}-u{lo // block:03d}.parquet")
+                pq.write_table(table, folder / f"c{country}-u{part:03d}.parquet")
                 counts["files"] += 1
-            counts["events"] += len(users)
-            print(f"generated country {country}, users {lo + n:,}/{users_per_country:,}", file=sys.stderr, flush=True)
-        counts["users"] += users_per_country
+            written += len(users)
+            part += 1
+            counts["users"] += len(np.unique(users))
+            print(f"generated country {country}, events {written:,}/{wanted:,}", file=sys.stderr, flush=True)
+        counts["events"] += written
     return counts
 
 
@@ -115,14 +120,16 @@ def _block(rng, n_users, n_items, first_item, mean_length, days):
     gaps = rng.exponential(7200.0, len(users))
     first = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     offsets = np.cumsum(gaps) - np.repeat(np.cumsum(gaps)[first] - gaps[first], lengths)
-    times = np.minimum(start[users] + offsets, days * DAY - 1).astype(np.int64)
+    times = (start[users] + offsets).astype(np.int64)  # past the horizon: dropped below (not seen yet)
     click = rng.random(len(users)) < 0.08
     sale = click & (rng.random(len(users)) < 0.10)
     all_users = np.concatenate([users, users[click], users[sale]])
     all_items = np.concatenate([items, items[click], items[sale]])
     kinds = np.concatenate([np.zeros(len(users)), np.ones(int(click.sum())), np.full(int(sale.sum()), 2)])
     all_times = np.concatenate([times, times[click] + 60, times[sale] + 600])
-    return all_users, all_items.astype(np.int64), kinds.astype(np.int8), np.minimum(all_times, days * DAY - 1)
+    seen = all_times < days * DAY  # the log ends now: later events have not happened yet
+    order = np.argsort(all_users[seen], kind="stable")  # by user (then as generated)
+    return tuple(a[seen][order] for a in (all_users, all_items.astype(np.int64), kinds.astype(np.int8), all_times))
 
 
 def run(cmd: list[str], log: Path) -> dict:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded synthetic data (no download): generate a multi-feedback event
 # log, pre-train PMI + SVD item embeddings, and run popularity, EASE, raw SVD and LED through the one-shot
-# 'ledrec run' (hyper-parameters and checkpoints chosen on validation users, scores on test users); then
-# export LED with one catalogue per country, serve it over gRPC on 127.0.0.1 and ask it for recommendations.
+# 'ledrec run' (hyper-parameters and checkpoints chosen on validation users, scores on test users); then run
+# the daily job ('ledrec pipeline': one model per country, published), serve the published models over gRPC
+# on 127.0.0.1 and ask them for recommendations.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,28 +35,35 @@ for m in ("pop", "ease", "svd", "led"):
     print(f"{m:8} {x['recall@20']:10.4f} {x['recall@50']:10.4f} {x['ndcg@100']:10.4f} {r['timings']['fit_s']:8.2f}")
 print(f"\nrun directories and JSON results are in {out}/")
 PY
-# serving: export with the countries as catalogues, start the service, one request per country + a cold start
-.venv/bin/ledrec export "$out/led" --data "$out/events.parquet" > /dev/null
+# the daily job on the same log: per country, pre-train -> LED -> index -> holdout (the last day) -> gate -> publish
+.venv/bin/ledrec pipeline --events "$out/events.parquet" --out "$out/published" --days 30 --quiet \
+  > "$out/pipeline.json"
+.venv/bin/python - "$out" <<'PY'
+import json, sys
+report = json.load(open(f"{sys.argv[1]}/pipeline.json"))
+print(f"\ndaily pipeline ({report['wall_s']:.0f} s): one model per country, published under {sys.argv[1]}/published/")
+for name, part in report["catalogues"].items():
+    print(f"  {name}: {part['decision']} {part['version']} ({part['reason']})")
+PY
+# serving: the published root, one model per country, each following its 'current' version
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/ledrec serve "$out/led" --port "$port" --metrics-port 0 > "$out/serve.json" 2> "$out/serve.log" &
+.venv/bin/ledrec serve "$out/published" --port "$port" --metrics-port 0 > "$out/serve.json" 2> "$out/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 .venv/bin/python - "$out" "$port" <<'PY'
 import sys, grpc
+from ledrec.export import publish
 from ledrec.export.mips import ServingModel
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 from ledrec.serve.client import wait_serving
 
-serving = ServingModel.load(f"{sys.argv[1]}/led/serving")
-wait_serving(f"127.0.0.1:{sys.argv[2]}", timeout=60)  # health SERVING: the model has passed its self-check
-channel = grpc.insecure_channel(f"127.0.0.1:{sys.argv[2]}")
-stub = ledrec_pb2_grpc.RecommenderStub(channel)
-first = stub.Recommend(ledrec_pb2.RecommendRequest(partition=sorted(serving.partitions)[0], k=1))
-print("\ngRPC service on 127.0.0.1 (ledrec.v1.Recommender/Recommend), model", first.model_version)
-for country, items in sorted(serving.partitions.items()):
-    history = serving.item_ids[items[:3]].tolist()
+wait_serving(f"127.0.0.1:{sys.argv[2]}", timeout=60)  # health SERVING: every model has passed its self-check
+stub = ledrec_pb2_grpc.RecommenderStub(grpc.insecure_channel(f"127.0.0.1:{sys.argv[2]}"))
+print(f"\ngRPC service on 127.0.0.1:{sys.argv[2]} (ledrec.v1.Recommender/Recommend)")
+for country, folder in sorted(publish.catalogues(f"{sys.argv[1]}/published").items()):
+    history = ServingModel.load(folder / publish.CURRENT).item_ids[:3].tolist()
     r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=history, k=5, exclude_seen=True))
-    print(f"  {country}: history {history} -> {[i.item_id for i in r.items]}")
+    print(f"  {country} (model {r.model_version}): history {history} -> {[i.item_id for i in r.items]}")
 r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=["no-such-item"], k=5))
 print(f"  {country}, unknown history (cold start: most popular) -> {[i.item_id for i in r.items]}")
 PY

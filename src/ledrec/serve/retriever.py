@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ledrec.config import option
 from ledrec.export.mips import ServingModel
@@ -138,6 +139,53 @@ class Retriever:
         t2 = time.perf_counter()
         ids = self.model.item_ids[items].tolist()
         return Recommendation(ids, scores.tolist(), unknown, cold, {"embed": t1 - t0, "knn": t2 - t1})
+
+    def recommend_many(
+        self, partition: str, histories: sp.csr_matrix, k: int, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for many users at once (batch recommendations): ``histories`` (n, I) 0/1 in
+        the model's item indices (known items only); the same index, exclusions and cold start, queries
+        searched together (a graph index on all cores). Returns item indices (n, k), -1 where fewer were
+        found, and their scores (-inf there)."""
+        model, catalogue = self.model, self.partitions[partition]
+        histories = sp.csr_matrix(histories, dtype=np.float32)
+        n = histories.shape[0]
+        lengths = np.diff(histories.indptr).astype(np.float32)
+        norm = np.maximum(lengths if model.reduce == "mean" else np.sqrt(lengths), 1.0)
+        queries = np.asarray(histories @ model.encoder_vectors) / norm[:, None]  # (n, d)
+        if not np.array_equal(model.query_map, np.eye(model.dim, dtype=model.query_map.dtype)):
+            queries = queries @ model.query_map
+        position = np.full(len(model.item_ids), -1, dtype=np.int64)
+        position[catalogue] = np.arange(len(catalogue))
+        seen = sp.csr_matrix(histories.shape if not exclude_seen else histories)
+        seen_pos = position[seen.indices]
+        rows = np.repeat(np.arange(n), np.diff(seen.indptr))[seen_pos >= 0]
+        seen_codes = rows * len(catalogue) + seen_pos[seen_pos >= 0]  # (user, catalogue position) excluded
+        extra = int(np.bincount(rows, minlength=n).max()) if len(rows) else 0
+        index = self.indexes[partition]
+        mips = np.hstack([queries, np.ones((n, 1))]).astype(np.float32)  # [q; 1]
+        # an exact index scores (queries × catalogue): queries in groups of at most 256 MB of scores (4,096
+        # users × 330k items at once took 22 GB); a graph search needs no such bound
+        step = max(1, (256 << 20) // (4 * len(catalogue))) if index.kind == "exact" else max(n, 1)
+        parts = [index.search(mips[lo : lo + step], min(k + extra, len(catalogue))) for lo in range(0, n, step)]
+        found = np.vstack([f for f, _ in parts]) if parts else np.empty((0, 0), np.int64)
+        scores = np.vstack([s for _, s in parts]) if parts else np.empty((0, 0), np.float32)
+        dropped = np.isin(np.arange(n)[:, None] * len(catalogue) + found, seen_codes)
+        scores = np.where(dropped, -np.inf, scores).astype(np.float32)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # the kept ones, still best first
+        found, scores = np.take_along_axis(found, order, 1), np.take_along_axis(scores, order, 1)
+        items = np.where(np.isfinite(scores), catalogue[found], -1)
+        cold = lengths == 0  # no known item: the partition's highest-bias items, as one request would get
+        if cold.any():
+            top = self.cold[partition][:k]
+            items[cold], scores[cold] = -1, -np.inf
+            items[np.ix_(cold, np.arange(len(top)))] = top
+            scores[np.ix_(cold, np.arange(len(top)))] = model.item_bias[top]
+        if items.shape[1] < k:  # a catalogue smaller than k
+            pad = k - items.shape[1]
+            items = np.hstack([items, np.full((n, pad), -1)])
+            scores = np.hstack([scores, np.full((n, pad), -np.inf, np.float32)])
+        return items, scores
 
     def _allowed(self, catalogue: np.ndarray, allowed_item_ids: list[str]) -> np.ndarray:
         allowed, _ = self.model.lookup(allowed_item_ids)
