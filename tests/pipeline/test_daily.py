@@ -185,3 +185,20 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     part = run_pipeline(config, progress=False)["catalogues"]["country1"]
     assert [part["stages"][s]["cached"] for s in ("events", "pretrain", "train", "export")] == [True, True, True, False]
     assert part["decision"] == "published"
+
+
+@pytest.mark.slow
+def test_spark_pretraining_in_the_pipeline(first_day, tmp_path):
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java: Spark cannot start")
+    events, _, report = first_day
+    config = settings(events, tmp_path / "pub", engine="spark", catalogues="country0")
+    part = run_pipeline(config, progress=False)["catalogues"]["country0"]
+    local = report["catalogues"]["country0"]
+    assert part["decision"] == "published"
+    # the same pre-training (same pairs), and a model as good as the local engine's within noise
+    assert part["stages"]["pretrain"]["cooccurrence_nnz"] == local["stages"]["pretrain"]["cooccurrence_nnz"]
+    assert abs(part["candidate"]["recall@20"] - local["candidate"]["recall@20"]) < 0.03
