@@ -166,7 +166,7 @@ def test_peers_rows_run_measured_and_are_reused(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| pop |" in table and "| als |" in table and "GiB" in table
     rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
-    assert [r["row"] for r in rows] == ["pop", "als"] and all(r["peak_gib"] > 0 and r["wall_s"] > 0 for r in rows)
-    assert rows[1]["params"]["factors"] == 8  # the row's own flags win over the default grid
+    assert [r["row"] for r in rows] == ["als", "pop"] and all(r["peak_gib"] > 0 and r["wall_s"] > 0 for r in rows)
+    assert rows[0]["params"]["factors"] == 8  # the row's own flags win over the default grid
     stamp = (tmp_path / "als.json").stat().st_mtime_ns
     assert main(argv) == 0 and (tmp_path / "als.json").stat().st_mtime_ns == stamp  # reused, not rerun

@@ -63,5 +63,6 @@ class ALS(Recommender):
             with threadpool_limits(1, "blas"):
                 model = self._model = self._implicit()
             model.item_factors = self.item_factors_
-        users = model.recalculate_user(np.arange(X.shape[0]), X)  # (n, d): least squares given the items
+        with threadpool_limits(1, "blas"):  # (its OpenMP loop calls BLAS: OpenBLAS threads inside would contend)
+            users = model.recalculate_user(np.arange(X.shape[0]), X)  # (n, d): least squares given the items
         return np.asarray(users @ self.item_factors_.T, dtype=np.float32)  # (n, I)
