@@ -177,3 +177,36 @@ def test_a_custom_validation_score_drives_model_selection():
     model.validation_score = score
     model.fit(X)
     assert model.best_epoch_ == 0 and len(calls) == 4  # initial state + 3 epochs
+
+
+@pytest.mark.parametrize("loss", ["mult", "mult-css"])  # dense gradients; 20 negatives of 120 items: sparse ones
+def test_an_untied_encoder_learns_its_own_table_and_serves_by_one_inner_product(loss, tmp_path):
+    from ledrec.export.mips import ServingModel, from_model
+
+    train, held = planted_task()
+    params = {"dim": 16, "epochs": 15, "lr": 0.02, "batch_size": 64, "patience": 0, "negatives": 20, "loss": loss}
+    params["share_negatives"] = "batch"
+    model = LED(encoder="untied", **params).fit(train, validation=held)
+    assert model.sparse_gradients_ == (loss != "mult")
+    assert not np.allclose(model.encoder_vectors_, model.item_vectors_)  # two tables, both trained
+    assert evaluate(model.score, held, ks=(10,))["recall@10"] > 0.8
+    # the serving form: u = mean of the encoder's rows, score = <u, v_i> + b_i — the model's own scores
+    ids = np.array([f"i{i}" for i in range(train.shape[1])])
+    serving = from_model(model, ids)
+    assert not serving.tied
+    history = held.input[0].indices
+    np.testing.assert_allclose(
+        serving.scores(serving.user_vector(history)), model.score(held.input[:1])[0], rtol=1e-4, atol=1e-4
+    )
+    serving.save(tmp_path / "export")
+    assert not ServingModel.load(tmp_path / "export").tied
+    model.save(tmp_path / "model")  # and a saved model keeps its encoder
+    np.testing.assert_array_equal(LED.load(tmp_path / "model").score(held.input[:3]), model.score(held.input[:3]))
+
+
+def test_an_untied_encoder_needs_full_tuning():
+    from ledrec.errors import ConfigError
+
+    train, _ = planted_task()
+    with pytest.raises(ConfigError, match="untied"):
+        LED(dim=8, epochs=1, encoder="untied", tuning="project").fit(train)

@@ -302,9 +302,10 @@ class ServingModel:
             raise ArtifactError(f"{run_dir}: the run lacks item_vectors_ or its item ids")
         vectors = np.ascontiguousarray(arrays["item_vectors_"], dtype=np.float32)
         n, d = vectors.shape if vectors.ndim == 2 else (0, 0)
+        encoder = arrays.get("encoder_vectors_")  # an untied LED's encoder table (absent: tied)
         model = cls(
             item_ids=np.asarray(ids["item_ids"]).astype(str),
-            encoder_vectors=vectors,
+            encoder_vectors=vectors if encoder is None else np.ascontiguousarray(encoder, dtype=np.float32),
             item_vectors=vectors,
             item_bias=np.asarray(arrays.get("item_bias_", np.zeros(n)), dtype=np.float32),
             query_map=np.asarray(arrays.get("query_map_", np.eye(d)), dtype=np.float32),
@@ -363,8 +364,11 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
     """The serving form of a fitted LED or raw-SVD model (the models whose user vector is a mean of item
     vectors: no per-user parameter, and one inner product per item)."""
     name = getattr(model, "name", type(model).__name__)
+    encoder = None
     if name == "led":
         vectors, bias, qmap, reduce = model.item_vectors_, model.item_bias_, model.query_map_, model.reduce
+        if getattr(model, "encoder", "tied") == "untied":
+            encoder = np.ascontiguousarray(model.encoder_vectors_, dtype=np.float32)
     elif name == "svd":
         vectors = model.item_vectors_
         bias, qmap, reduce = np.zeros(len(vectors), np.float32), np.eye(vectors.shape[1], dtype=np.float32), "mean"
@@ -375,7 +379,7 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         raise ValueError(f"{len(item_ids)} item ids for {len(vectors)} item vectors")
     return ServingModel(
         item_ids=np.asarray(item_ids).astype(str),
-        encoder_vectors=vectors,
+        encoder_vectors=vectors if encoder is None else encoder,
         item_vectors=vectors,
         item_bias=np.asarray(bias, dtype=np.float32),
         query_map=np.asarray(qmap, dtype=np.float32),

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ledrec.data.splits import EvalSet
+from ledrec.errors import ConfigError
 from ledrec.models.base import Option
 from ledrec.models.batches import SHARE_NEGATIVES, bags, decoder_loss, device, drop, sparse_pays_off, split
 from ledrec.models.losses import LOSSES
@@ -47,9 +48,10 @@ class LEDNet(nn.Module):
         tuning: str = "full",
         reduce: str = "mean",
         init_bias: np.ndarray | None = None,
+        tied: bool = True,
     ):
         super().__init__()
-        self.n_items, self.dim, self.tuning, self.reduce = n_items, dim, tuning, reduce
+        self.n_items, self.dim, self.tuning, self.reduce, self.tied = n_items, dim, tuning, reduce, tied
         vectors = torch.as_tensor(np.asarray(init_vectors, dtype=np.float32)).clone()  # (I, d)
         bias = torch.zeros(n_items) if init_bias is None else torch.as_tensor(init_bias, dtype=torch.float32)
         # (I, 1), not (I,): a sparse-gradient lookup needs a table, and a view of one would break it
@@ -59,6 +61,12 @@ class LEDNet(nn.Module):
         else:
             self.register_buffer("item_vectors", vectors)  # (I, d), frozen
             self.projection = nn.Parameter(torch.eye(dim))  # (d, d), starts as the identity: the SVD geometry
+        if not tied:  # the encoder's own table (I, d), starting where the decoder's does
+            self.input_vectors = nn.Parameter(vectors.clone())
+
+    @property
+    def encoder_table(self) -> torch.Tensor:
+        return self.item_vectors if self.tied else self.input_vectors
 
     # ---------------------------------------------------------------- encoder
     def encode(self, items: torch.Tensor, offsets: torch.Tensor, sparse: bool = False) -> torch.Tensor:
@@ -67,7 +75,7 @@ class LEDNet(nn.Module):
         norm = lengths.float() if self.reduce == "mean" else lengths.float().sqrt()
         weights = (1.0 / norm.clamp(min=1.0)).repeat_interleave(lengths)  # (n,) 1/T or 1/√T per item
         return F.embedding_bag(
-            items, self.item_vectors, offsets, mode="sum", per_sample_weights=weights, sparse=sparse
+            items, self.encoder_table, offsets, mode="sum", per_sample_weights=weights, sparse=sparse
         )  # (B, d)
 
     def query(self, user: torch.Tensor) -> torch.Tensor:
@@ -137,6 +145,15 @@ class LED(TorchRecommender):
         ),
         Option(
             "reduce", str, "mean", "user vector = 1/T (mean) or 1/√T (sqrt) times the sum", choices=("mean", "sqrt")
+        ),
+        Option(
+            "encoder",
+            str,
+            "tied",
+            "tied: the user vector is the mean of the decoder's item vectors (the paper); untied: of a table of its "
+            "own, started at the same vectors (twice the parameters, still one inner product to serve; full tuning)",
+            choices=("tied", "untied"),
+            searchable=True,
         ),
         Option(
             "negatives",
@@ -264,7 +281,10 @@ class LED(TorchRecommender):
             gen = torch.Generator().manual_seed(self.random_state)
             vectors = (torch.randn(n_items, self.dim, generator=gen) * (self.init_scale / math.sqrt(self.dim))).numpy()
         self.device_ = device(self.device)
-        self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop).to(self.device_)
+        if self.encoder == "untied" and self.tuning != "full":
+            raise ConfigError("led: encoder='untied' needs tuning='full' (project mode freezes the vectors)")
+        tied = self.encoder == "tied"
+        self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop, tied).to(self.device_)
         # sparse gradients: a sampled loss, trained vectors, and a step that touches few of the catalogue's rows
         sparse = (
             self.loss != "mult"
@@ -286,6 +306,8 @@ class LED(TorchRecommender):
             return self._loss(X, Y, rows, rng, fraction, sparse, None if pool is None else pool[rows], sampling)
 
         sparse_params = (self.net_.item_vectors, self.net_.item_bias) if sparse else ()
+        if sparse and not tied:
+            sparse_params += (self.net_.input_vectors,)
         self._train(self.net_, n_users, step, validation, sparse_params)
         return self
 
@@ -357,6 +379,10 @@ class LED(TorchRecommender):
         """The serving form: item vectors as the decoder sees them, and the query map."""
         with torch.no_grad():
             self.item_vectors_ = self.net_.item_vectors.cpu().numpy().copy()  # (I, d)
+            # (the encoder's table when untied; the same array when tied)
+            self.encoder_vectors_ = (
+                self.item_vectors_ if self.net_.tied else self.net_.input_vectors.cpu().numpy().copy()
+            )
             self.item_bias_ = self.net_.item_bias[:, 0].cpu().numpy().copy()  # (I,)
             P = self.net_.projection.cpu() if self.tuning == "project" else torch.eye(self.dim)
             self.query_map_ = (P.T @ P).numpy().copy()  # (d, d): q = u · PᵀP (identity in full mode)
@@ -367,7 +393,7 @@ class LED(TorchRecommender):
         X = self._check_input(X)
         lengths = np.diff(X.indptr).astype(np.float32)
         norm = lengths if self.reduce == "mean" else np.sqrt(lengths)
-        u = np.asarray(X @ self.item_vectors_)  # (n, d): sum of vectors (X is 0/1)
+        u = np.asarray(X @ self._encoder_vectors())  # (n, d): sum of vectors (X is 0/1)
         return u / np.maximum(norm, 1.0)[:, None]
 
     def score(self, X: sp.csr_matrix) -> np.ndarray:
@@ -377,5 +403,12 @@ class LED(TorchRecommender):
                 return self.net_.score_all(torch.from_numpy(q).to(self.device_)).cpu().numpy()
         return (q @ self.item_vectors_.T + self.item_bias_).astype(np.float32)  # (n, I)
 
+    def _encoder_vectors(self) -> np.ndarray:
+        """The table the user vector averages (a model saved before ``encoder`` existed is tied)."""
+        return getattr(self, "encoder_vectors_", self.item_vectors_)
+
     def state(self) -> dict[str, np.ndarray]:
-        return {"item_vectors_": self.item_vectors_, "item_bias_": self.item_bias_, "query_map_": self.query_map_}
+        state = {"item_vectors_": self.item_vectors_, "item_bias_": self.item_bias_, "query_map_": self.query_map_}
+        if self.encoder == "untied":
+            state["encoder_vectors_"] = self.encoder_vectors_
+        return state
