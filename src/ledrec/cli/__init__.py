@@ -28,6 +28,7 @@ from ledrec.io import ArtifactError
 HELP = {
     "run": "prepare data, select on validation, fit, evaluate on test, print JSON",
     "prepare": "apply a protocol and save the prepared dataset for reuse",
+    "tune": "a budgeted hyper-parameter search on validation (Optuna, pruned), then the winner run and tested",
     "bench": "paper figures and tables as commands (long runs)",
     "export": "write the serving form of a run: [v; b] item vectors, the query map, catalogues (partitions)",
     "serve": "the gRPC service: recent items -> top-k, cold start, catalogues, hot reload, Prometheus metrics",
@@ -43,6 +44,7 @@ HELP = {
 COMMANDS = {
     "run": "run",
     "prepare": "run",
+    "tune": "run",
     "bench": "bench",
     "export": "serving",
     "serve": "serving",

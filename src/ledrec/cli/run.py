@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any, name: str | None = None) -> None:
-    """Add ``run`` and ``prepare`` (or only command ``name``) to the subcommands ``sub``."""
-    add_parsers(sub, {"run": _parser_run, "prepare": _parser_prepare}, name)
+    """Add ``run``, ``prepare`` and ``tune`` (or only command ``name``) to the subcommands ``sub``."""
+    add_parsers(sub, {"run": _parser_run, "prepare": _parser_prepare, "tune": _parser_tune}, name)
 
 
 def model_options() -> dict[str, Option]:
@@ -141,6 +141,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     result = run(config)
     print(json.dumps(result, indent=None if args.compact else 2))
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ tune
+def _parser_tune(sub: Any) -> None:
+    from ledrec.train.tune import SPACES
+
+    p = sub.add_parser(
+        "tune",
+        help=HELP["tune"],
+        description="A budgeted search on validation only (Optuna: TPE sampler; an iterative model's "
+        "candidate below the median at the same epoch is pruned), then the winner run as 'ledrec run' runs it "
+        "and tested once. Spaces: "
+        + "; ".join(f"{m}: {', '.join(space)}" for m, space in SPACES.items())
+        + ". Options given on the command line are kept, not searched. Prints ledrec run's JSON with 'tuning'.",
+    )
+    add_data_args(p)
+    p.add_argument("--model", required=True, choices=sorted(SPACES), help="recommender to tune")
+    p.add_argument("--trials", type=number(int, low=1), default=30, help="candidates at most (default 30)")
+    p.add_argument("--timeout", type=number(float, low=0.0, low_open=True), default=None, help="seconds at most")
+    p.add_argument("--out", default=None, help="run directory for the winner (as ledrec run --out)")
+    p.add_argument("--overwrite", action="store_true", help="clear a non-empty --out first")
+    p.add_argument("--json", default=None, help="also write the result object to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_model_options(p)
+    p.set_defaults(func=cmd_tune)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ledrec.models import MODELS
+    from ledrec.train.run import RunConfig
+    from ledrec.train.tune import tune
+
+    config = RunConfig(
+        data=args.data,
+        protocol=args.protocol,
+        model=args.model,
+        params=_model_params(args),
+        seed=args.seed,
+        format=args.format,
+        feedback=feedback_list(args),
+        protocol_options=protocol_options(args),
+        out=args.out,
+        progress=not args.quiet,
+        overwrite=args.overwrite,
+    )
+    given = frozenset(o.name for o in MODELS[args.model].options if getattr(args, o.name, None) is not None)
+    result = tune(config, trials=args.trials, timeout=args.timeout, seed=args.seed, given=given)
+    print(json.dumps(result, indent=2))
     if args.json:
         write_json(args.json, result)
     return 0

@@ -268,6 +268,9 @@ class TorchRecommender(Recommender):
     uses_validation = True
     # optional: model -> score to maximise, used instead of the validation set's ranking metric
     validation_score: Callable[[Recommender], float] | None = None
+    # optional: called with (epoch, validation metric) after every validation; may raise to stop the fit
+    # (a hyper-parameter search prunes an unpromising candidate this way: ledrec.train.tune)
+    on_validation: Callable[[int, float], None] | None = None
     epochs: int
     batch_size: int
     lr: float
@@ -308,6 +311,15 @@ class TorchRecommender(Recommender):
             def validate() -> float:
                 self._export()
                 return evaluate(self.score, validation, ks)[metric]
+
+        if validate is not None and self.on_validation is not None:
+            measure, report, calls = validate, self.on_validation, [0]
+
+            def validate() -> float:  # (epoch 0 is the starting model; then one call per validation)
+                value = measure()
+                report(calls[0] * config.eval_every, value)
+                calls[0] += 1
+                return value
 
         result = Trainer(module, config, sparse_params).fit(n_rows, step_loss, validate)
         self.best_epoch_ = result.best_epoch
