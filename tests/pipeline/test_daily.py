@@ -79,8 +79,13 @@ def test_a_new_day_publishes_a_new_version_and_a_worse_model_is_refused(first_da
         assert part["version"] == report["catalogues"][name]["version"] == publish.current(out / name)
         assert part["candidate"]["recall@20"] < part["published"]["recall@20"]
         assert "keeps serving" in part["reason"]
-    write_days(events, [15])  # one more day of events
-    later = run_pipeline(settings(events, out, gate_margin=0.5), progress=False)
+    # one more day of events, in a copy: the module's fixture stays days 0-14 for the tests that compare to it
+    import shutil
+
+    longer = tmp_path / "events"
+    shutil.copytree(events, longer)
+    write_days(longer, [15])
+    later = run_pipeline(settings(longer, out, gate_margin=0.5), progress=False)
     for name, part in later["catalogues"].items():
         assert part["decision"] == "published", part
         assert part["version"] != report["catalogues"][name]["version"]
