@@ -90,7 +90,8 @@ def test_events_to_recommendations_by_id(tmp_path):
         ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--batch-size", "0"],
         ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--loss", "foo"],
         ["run", "--data", DATA, "--protocol", "strong", "--model", "ease", "--lam", "-1"],
-        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--epochs", "0"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "vae", "--epochs", "0"],
+        ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--epochs", "-1"],
         ["run", "--data", DATA, "--protocol", "strong", "--model", "led", "--dropout", "1.5"],
         ["run", "--data", DATA, "--protocol", "strong", "--model", "pop", "--dim", "64"],
         ["run", "--data", DATA, "--protocol", "strong", "--model", "ease", "--lam", "1,2", "--no-select"],
@@ -187,6 +188,10 @@ def test_export_of_events_without_a_partition_column_makes_one_catalogue_and_say
 def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
     from ledrec.models.led import LARGE_CATALOGUE, PRESETS
 
+    spectral = ledrec.LED()  # the default start is the closed form: no epoch, nothing to choose on validation
+    assert spectral.effective("epochs", 100) == 0 and not spectral.selects_on_validation(100)
+    assert spectral.effective("dim", 100) == 256 and spectral.effective("dim", LARGE_CATALOGUE) == 1024
+    assert ledrec.LED(init="svd").effective("dim", 100) == PRESETS["small"]["dim"]
     model = ledrec.LED(dim=16, epochs=2)
     assert model.effective("loss", 100) == "mult" and model.effective("loss", LARGE_CATALOGUE) == "mult-css"
     assert model.effective("dim", LARGE_CATALOGUE) == 16  # given: kept

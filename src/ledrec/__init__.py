@@ -4,7 +4,7 @@ The front door for Python users::
 
     import ledrec
     data = ledrec.Interactions.from_events(users, items)          # your own ids, any array-likes
-    model = ledrec.LED(dim=64, epochs=10).fit(data)               # help(ledrec.LED): every parameter
+    model = ledrec.LED().fit(data)                                # help(ledrec.LED): every parameter
     model.recommend_ids(["item-1", "item-7"], k=10)               # [(item id, score), ...], a new user
 
 Names are imported when first used, so ``import ledrec`` stays cheap (the models import PyTorch).

@@ -102,10 +102,11 @@ def number(kind: type, **bounds: Any) -> Callable[[str], Any]:
     return parse
 
 
-def option(default: Any, help: str, flag: str | None = None) -> Any:
+def option(default: Any, help: str, flag: str | None = None, choices: tuple[Any, ...] | None = None) -> Any:
     """A field of a configuration dataclass that is also a command-line flag (``--field-name``, or
-    ``flag``). Booleans get ``--name`` / ``--no-name``; ``X | None`` fields default to None."""
-    return field(default=default, metadata={"help": help, "flag": flag})
+    ``flag``). Booleans get ``--name`` / ``--no-name``; ``X | None`` fields default to None; ``choices``
+    restricts the flag's values."""
+    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
 
 
 def add_flags(parser: argparse.ArgumentParser | Any, cls: type) -> None:
@@ -126,7 +127,16 @@ def add_flags(parser: argparse.ArgumentParser | Any, cls: type) -> None:
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"]
             )
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=default, metavar=metavar, help=f.metadata["help"])
+            choices = f.metadata.get("choices")
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=kind,
+                default=default,
+                metavar=None if choices else metavar,
+                choices=choices,
+                help=f.metadata["help"],
+            )
 
 
 def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:

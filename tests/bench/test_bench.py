@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from ledrec.bench.figure2 import figure2
@@ -170,3 +171,24 @@ def test_peers_rows_run_measured_and_are_reused(tmp_path, capsys):
     assert rows[0]["params"]["factors"] == 8  # the row's own flags win over the default grid
     stamp = (tmp_path / "als.json").stat().st_mtime_ns
     assert main(argv) == 0 and (tmp_path / "als.json").stat().st_mtime_ns == stamp  # reused, not rerun
+
+
+def test_peers_on_every_board_write_one_table(tmp_path, capsys):
+    from ledrec.bench.peers import BOARDS
+    from ledrec.cli import main
+
+    rng = np.random.default_rng(0)
+    for board in BOARDS:  # three tiny boards in the BARS text format: "user item item ..."
+        (tmp_path / board).mkdir()
+        for part, size in (("train", 6), ("test", 2)):
+            lines = [f"{u} " + " ".join(map(str, rng.choice(30, size, replace=False))) for u in range(40)]
+            (tmp_path / board / f"{part}.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    assert main(["bench", "peers", "--boards", str(tmp_path), "--out", str(out), "--rows", "pop"]) == 0
+    table = capsys.readouterr().out
+    assert table.strip() == (out / "boards.md").read_text().strip() and all(b in table for b in BOARDS)
+    assert table.count("| pop |") == 1 and table.count(" s) ") == 3  # one row, a cell per board
+    assert all((out / b / "pop.json").is_file() for b in BOARDS)
+    assert main(["bench", "peers", "--boards", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+    assert main(["bench", "peers", "--out", str(out)]) == 2
+    capsys.readouterr()

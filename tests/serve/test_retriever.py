@@ -201,3 +201,24 @@ def test_a_single_catalogue_needs_no_name_from_the_client():
     assert r.recommend("", ["i1"], 5).item_ids == r.recommend("fr", ["i1"], 5).item_ids
     with pytest.raises(RequestError, match="unknown partition"):
         Retriever(toy_model(), RetrieverConfig(exact_below=10_000)).recommend("", ["i1"], 5)  # two: it must be named
+
+
+@pytest.mark.parametrize("init", ["spectral", "svd"])
+def test_the_graph_form_is_chosen_per_model_and_finds_the_exact_answers(init):
+    """The spectral start's decoder rows have degree-scaled norms, which the nearest-neighbour reduction
+    searches badly; trained vectors the other way round (tests/pretrain/test_spectral.py, docs/serving.md).
+    `form="auto"` picks per catalogue, and the self-check then finds the exact answers."""
+    from ledrec.export.mips import from_model
+    from ledrec.models.led import LED
+    from ledrec.serve.retriever import graph_params
+    from tests.conftest import planted_clusters
+
+    train = planted_clusters(n_users=3000, n_items=2000, n_clusters=20, items_per_user=15, seed=0)
+    params = {"dim": 32} if init == "spectral" else {"dim": 32, "init": "svd", "epochs": 5, "patience": 0}
+    model = from_model(LED(**params).fit(train), np.array([f"i{i}" for i in range(2000)]))
+    config = RetrieverConfig(exact_below=0)
+    chosen = graph_params(model, "", config)["form"]
+    assert chosen == ("ip" if init == "spectral" else "nn")
+    assert Retriever(model, config).self_check()[""] >= 0.95
+    other = RetrieverConfig(exact_below=0, form="nn" if chosen == "ip" else "ip")
+    assert graph_params(model, "", other)["form"] != chosen  # a given form is kept

@@ -76,6 +76,45 @@ def peers(
     return table
 
 
+# The BARS boards issue 19 is judged on (folder names under ``../shared/data``), in the README's order
+BOARDS = ("gowalla-lightgcn", "ml-1m-implicit-lcfn", "amazon-cds-bgcf")
+
+
+def boards(
+    root: str | Path,
+    out: str | Path,
+    rows: list[str] | None = None,
+    extra: dict[str, list[str]] | None = None,
+    shared: list[str] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`peers` on every board of :data:`BOARDS` found under ``root`` (BARS protocol), each in
+    ``out/<board>``; writes ``out/boards.md``, the one table of every board (the README's)."""
+    root, out = Path(root), Path(out)
+    missing = [b for b in BOARDS if not (root / b).is_dir()]
+    if missing:
+        raise ConfigError(f"--boards {root}: no {missing} there (expected the folders of ../shared/data)")
+    tables = {
+        b: peers(["--data", str(root / b), "--protocol", "bars", *(shared or [])], out / b, rows, extra) for b in BOARDS
+    }
+    (out / "boards.md").write_text(boards_markdown(tables))
+    return tables
+
+
+def boards_markdown(tables: dict[str, list[dict[str, Any]]]) -> str:
+    """Rows × boards: Recall@20 / NDCG@20 and the final fit's time of each row on each board."""
+    names = [n for n in ROWS if any(r["row"] == n for t in tables.values() for r in t)]
+    head = " | ".join(f"{b} R@20 / NDCG@20 (fit)" for b in tables)
+    lines = [f"| row | {head} |", "|---|" + "---|" * len(tables)]
+    for name in names:
+        cells = []
+        for table in tables.values():
+            r = next((r for r in table if r["row"] == name), None)
+            m = r and r["metrics"]
+            cells.append(f"{m['recall@20']:.4f} / {m['ndcg@20']:.4f} ({r['fit_s']:.1f} s)" if r else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def parse_extra(specs: list[str], data_args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     """``--args ROW=FLAGS`` → (the shared flags with every ``all=`` added, flags per row)."""
     import shlex
@@ -108,4 +147,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_SHOWN = ("factors", "regularization", "alpha", "lam", "k", "dim", "loss", "epochs")
+_SHOWN = (
+    "factors",
+    "regularization",
+    "alpha",
+    "lam",
+    "k",
+    "dim",
+    "init",
+    "spectral_exponent",
+    "spectral_order",
+    "loss",
+    "epochs",
+)

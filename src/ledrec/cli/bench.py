@@ -24,6 +24,7 @@ from ledrec.cli.common import (
     served_run_data,
 )
 from ledrec.config import number
+from ledrec.errors import ConfigError
 
 
 def register(sub: Any, name: str | None = None) -> None:
@@ -142,8 +143,15 @@ def _parser_peers(bench_sub: Any) -> None:
         + ". Row JSON is kept in --out and reused.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="the dataset (as ledrec run --data)")
-    p.add_argument("--protocol", required=True, choices=("strong", "bars", "time"), help="as ledrec run --protocol")
+    p.add_argument("--data", help="the dataset (as ledrec run --data); or --boards")
+    p.add_argument("--protocol", choices=("strong", "bars", "time"), help="as ledrec run --protocol (with --data)")
+    p.add_argument(
+        "--boards",
+        metavar="DIR",
+        help="instead of --data: every BARS board of issue 19 under DIR (e.g. ../shared/data: "
+        "gowalla-lightgcn, ml-1m-implicit-lcfn, amazon-cds-bgcf), one folder each in --out and boards.md, "
+        "the table of all of them",
+    )
     p.add_argument("--out", required=True, help="folder for the per-row JSON and logs, peers.json and peers.md")
     p.add_argument("--rows", default=None, help=f"comma-separated subset of {','.join(ROWS)}")
     p.add_argument(
@@ -157,9 +165,16 @@ def _parser_peers(bench_sub: Any) -> None:
 
 
 def cmd_bench_peers(args: argparse.Namespace) -> int:
-    from ledrec.bench.peers import parse_extra, peers
+    from ledrec.bench.peers import boards, parse_extra, peers
 
     rows = [r.strip() for r in args.rows.split(",")] if args.rows else None
+    if (args.boards is None) == (args.data is None) or (args.data is not None and args.protocol is None):
+        raise ConfigError("bench peers: give --data with --protocol, or --boards DIR")
+    if args.boards is not None:
+        shared, extra = parse_extra(args.args, [])
+        boards(args.boards, args.out, rows, extra, shared)
+        print((Path(args.out) / "boards.md").read_text())
+        return 0
     data_args, extra = parse_extra(args.args, ["--data", args.data, "--protocol", args.protocol])
     peers(data_args, args.out, rows, extra)
     print((Path(args.out) / "peers.md").read_text())

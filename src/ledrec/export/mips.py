@@ -367,8 +367,9 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
     encoder = None
     if name == "led":
         vectors, bias, qmap, reduce = model.item_vectors_, model.item_bias_, model.query_map_, model.reduce
-        if getattr(model, "encoder", "tied") == "untied":
-            encoder = np.ascontiguousarray(model.encoder_vectors_, dtype=np.float32)
+        own = getattr(model, "encoder_vectors_", None)  # untied: the encoder's own table; tied: the same array
+        if own is not None and own is not vectors:
+            encoder = np.ascontiguousarray(own, dtype=np.float32)
     elif name == "svd":
         vectors = model.item_vectors_
         bias, qmap, reduce = np.zeros(len(vectors), np.float32), np.eye(vectors.shape[1], dtype=np.float32), "mean"

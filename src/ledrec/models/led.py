@@ -49,6 +49,7 @@ class LEDNet(nn.Module):
         reduce: str = "mean",
         init_bias: np.ndarray | None = None,
         tied: bool = True,
+        init_encoder: np.ndarray | None = None,
     ):
         super().__init__()
         self.n_items, self.dim, self.tuning, self.reduce, self.tied = n_items, dim, tuning, reduce, tied
@@ -61,8 +62,9 @@ class LEDNet(nn.Module):
         else:
             self.register_buffer("item_vectors", vectors)  # (I, d), frozen
             self.projection = nn.Parameter(torch.eye(dim))  # (d, d), starts as the identity: the SVD geometry
-        if not tied:  # the encoder's own table (I, d), starting where the decoder's does
-            self.input_vectors = nn.Parameter(vectors.clone())
+        if not tied:  # the encoder's own table (I, d), starting where the decoder's does unless given
+            start = vectors if init_encoder is None else torch.as_tensor(np.asarray(init_encoder, np.float32))
+            self.input_vectors = nn.Parameter(start.clone())
 
     @property
     def encoder_table(self) -> torch.Tensor:
@@ -106,12 +108,37 @@ PRESETS: dict[str, dict[str, Any]] = {
     "large": {"dim": 256, "loss": "mult-css", "share_negatives": "batch", "negatives": 4096, "negative_power": 0.75,
               "mult_after": 21, "dropout": 0.8, "lr": 3e-3, "epochs": 25, "patience": 0, "svd_iter": 2},
 }  # fmt: skip
+# With init="spectral" (the default) the start is already a model, and these replace the above: the closed
+# form as it is (0 epochs: fine-tuning it with the softmax lowered validation NDCG@20 on ML-1M from the first
+# epoch at every learning rate tried, and moved Gowalla's by < .0003 — docs/led.md, "The spectral start").
+# Chosen on validation: ML-1M (small) β .25, a smooth filter (order 4, half weight at component 128 of 256:
+# NDCG@20 .2714 against .2655 for the ideal one at 128); Gowalla (large) β .5, the ideal filter on 1,024
+# components (NDCG@20 .1126; a smooth one .1099-.1112), two power iterations (11 s of SVD).
+SPECTRAL_PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"dim": 256, "spectral_exponent": 0.25, "spectral_order": 4.0, "svd_iter": 4, "epochs": 0},
+    "large": {"dim": 1024, "spectral_exponent": 0.5, "spectral_order": 0.0, "svd_iter": 2, "epochs": 0},
+}  # fmt: skip
 LARGE_CATALOGUE = 20_000  # items from which "auto" is "large": the full softmax's B·I·d per step dominates
+COLD_START_BIAS = 0.1  # the spectral start's bias: 0.1 × centred log-popularity, at a top logit of init_scale²
+
+
+def _preset_table(preset: str, init: str) -> dict[str, Any]:
+    """The preset's values for ``init``: the spectral ones replace the training ones only for that start
+    (the spectral-only options keep theirs either way: unused, but ``get_params()`` shows a value)."""
+    spectral = SPECTRAL_PRESETS[preset]
+    own = spectral if init == "spectral" else {k: v for k, v in spectral.items() if k not in PRESETS[preset]}
+    return {**PRESETS[preset], **own}
 
 
 def _by_preset(name: str) -> str:
     """The help text's note on an option whose default the preset decides."""
-    return f" (default: by --preset: small {PRESETS['small'][name]!r}, large {PRESETS['large'][name]!r})"
+    notes = []
+    if name in PRESETS["small"]:
+        notes.append(f"small {PRESETS['small'][name]!r}, large {PRESETS['large'][name]!r}")
+    if name in SPECTRAL_PRESETS["small"]:
+        small, large = SPECTRAL_PRESETS["small"][name], SPECTRAL_PRESETS["large"][name]
+        notes.append(f"init=spectral: small {small!r}, large {large!r}")
+    return f" (default: by --preset: {'; '.join(notes)})"
 
 
 class LED(TorchRecommender):
@@ -134,7 +161,43 @@ class LED(TorchRecommender):
         Option("dim", int, None, "embedding dimension d" + _by_preset("dim"), searchable=True, low=1),
         Option("loss", str, None, "training loss" + _by_preset("loss"), choices=LOSSES),
         Option(
-            "init", str, "svd", "item vector initialisation: random, or PMI + randomized SVD", choices=("random", "svd")
+            "init",
+            str,
+            "spectral",
+            "item vector initialisation: random; svd: PMI + randomized SVD; spectral: the ideal low-pass filter of "
+            "the degree-normalised user-item graph (GF-CF's, a closed form: encoder D^-β V, decoder D^β V, bias 0; "
+            "tied: β = 0)",
+            choices=("random", "svd", "spectral"),
+            searchable=True,
+        ),
+        Option(
+            "spectral_exponent",
+            float,
+            None,
+            "β of init=spectral: the encoder's item vectors scaled by degree^-β, the decoder's by degree^β"
+            + _by_preset("spectral_exponent"),
+            searchable=True,
+            low=0.0,
+            high=1.0,
+        ),
+        Option(
+            "spectral_order",
+            float,
+            None,
+            "init=spectral: 0 for the ideal low-pass filter (every kept component weighs 1), else the order p of "
+            "a smooth one, component j weighted 1 / (1 + (σ_c/σ_j)^p)" + _by_preset("spectral_order"),
+            searchable=True,
+            low=0.0,
+        ),
+        Option(
+            "spectral_cutoff",
+            float,
+            0.5,
+            "init=spectral with a smooth filter: where its weight is 1/2, as a fraction of dim",
+            searchable=True,
+            low=0.0,
+            high=1.0,
+            low_open=True,
         ),
         Option(
             "tuning",
@@ -149,10 +212,11 @@ class LED(TorchRecommender):
         Option(
             "encoder",
             str,
-            "tied",
+            "auto",
             "tied: the user vector is the mean of the decoder's item vectors (the paper); untied: of a table of its "
-            "own, started at the same vectors (twice the parameters, still one inner product to serve; full tuning)",
-            choices=("tied", "untied"),
+            "own, started at the same vectors (twice the parameters, still one inner product to serve; full tuning); "
+            "auto: untied with init=spectral and full tuning, tied otherwise",
+            choices=("auto", "tied", "untied"),
             searchable=True,
         ),
         Option(
@@ -241,12 +305,14 @@ class LED(TorchRecommender):
             patience=None,
             lr_help="Adam learning rate (§9.2 used 1e-3 for 50k steps; docs/led.md)",
             preset_help=" (default: by --preset)",
+            epochs_help=" (0: the starting vectors as they are — with init=spectral, the closed form)",
         ),
     )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._from_preset = {name for name in PRESETS["small"] if getattr(self, name) is None}
+        names = set(PRESETS["small"]) | set(SPECTRAL_PRESETS["small"])
+        self._from_preset = {name for name in names if getattr(self, name) is None}
 
     # ---------------------------------------------------------------- fit
     def fit(
@@ -269,22 +335,31 @@ class LED(TorchRecommender):
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self._apply_preset(n_items)
+        if "dim" in self._from_preset and self.init != "random":  # a preset's rank the matrix has (SVD: d < min)
+            self.dim = max(1, min(self.dim, min(X.shape) - 1))
         self.n_items_ = n_items
         torch.manual_seed(self.random_state)
-        vectors = None
+        vectors = encoder_vectors = None
+        popularity = np.asarray(Y.sum(axis=0)).ravel() + 1.0
+        log_pop = np.log(popularity / popularity.sum()).astype(np.float32)  # bias starts at log-popularity
         if self.init == "svd":
             emb = self._pretrained(X if pretrain_matrix is None else pretrain_matrix)
             vectors, self.pretrain_stats_ = emb.vectors * self.init_scale, emb.stats
-        popularity = np.asarray(Y.sum(axis=0)).ravel() + 1.0
-        log_pop = np.log(popularity / popularity.sum()).astype(np.float32)  # bias starts at log-popularity
+        elif self.init == "spectral":
+            encoder_vectors, vectors = self._spectral(X if pretrain_matrix is None else pretrain_matrix)
+            # the closed form has no bias; a small popularity term orders the cold start (an empty history)
+            # and breaks ties (ML-1M validation NDCG@20: .2648 without, .2652 with)
+            log_pop = (COLD_START_BIAS * (log_pop - log_pop.mean())).astype(np.float32)
         if vectors is None:  # random: N(0, 1/d) entries, so ‖v‖ ≈ 1, then scaled like SVD rows
             gen = torch.Generator().manual_seed(self.random_state)
             vectors = (torch.randn(n_items, self.dim, generator=gen) * (self.init_scale / math.sqrt(self.dim))).numpy()
         self.device_ = device(self.device)
-        if self.encoder == "untied" and self.tuning != "full":
+        if self.encoder_ == "untied" and self.tuning != "full":
             raise ConfigError("led: encoder='untied' needs tuning='full' (project mode freezes the vectors)")
-        tied = self.encoder == "tied"
-        self.net_ = LEDNet(n_items, self.dim, vectors, self.tuning, self.reduce, log_pop, tied).to(self.device_)
+        tied = self.encoder_ == "tied"
+        self.net_ = LEDNet(
+            n_items, self.dim, vectors, self.tuning, self.reduce, log_pop, tied, init_encoder=encoder_vectors
+        ).to(self.device_)
         # sparse gradients: a sampled loss, trained vectors, and a step that touches few of the catalogue's rows
         sparse = (
             self.loss != "mult"
@@ -311,19 +386,28 @@ class LED(TorchRecommender):
         self._train(self.net_, n_users, step, validation, sparse_params)
         return self
 
+    def selects_on_validation(self, n_items: int) -> bool:
+        """Early stopping chooses an epoch only when there are epochs (not for the closed form alone)."""
+        return super().selects_on_validation(n_items) and self.effective("epochs", n_items) > 0
+
     def preset_for(self, n_items: int) -> str:
         return self.preset if self.preset != "auto" else ("large" if n_items >= LARGE_CATALOGUE else "small")
 
     def effective(self, name: str, n_items: int) -> Any:
         if name in self._from_preset:
-            return PRESETS[self.preset_for(n_items)][name]
+            return _preset_table(self.preset_for(n_items), self.init)[name]
         return getattr(self, name)
 
     def _apply_preset(self, n_items: int) -> None:
         """Give the options left unset their preset's value for this catalogue (again at every fit)."""
         self.preset_ = self.preset_for(n_items)
+        table = _preset_table(self.preset_, self.init)
         for name in self._from_preset:
-            setattr(self, name, PRESETS[self.preset_][name])
+            setattr(self, name, table[name])
+        untied = self.init == "spectral" and self.tuning == "full"
+        self.encoder_ = self.encoder if self.encoder != "auto" else ("untied" if untied else "tied")
+        if self.embeddings and self.init == "spectral":
+            raise ConfigError(f"led: embeddings (pre-trained SVD vectors) need init='svd', not {self.init!r}")
 
     def _pretrained(self, matrix: sp.csr_matrix) -> ItemEmbeddings:
         """The SVD item vectors: loaded from ``embeddings`` (aligned by item id) or computed on ``matrix``."""
@@ -341,6 +425,29 @@ class LED(TorchRecommender):
             seed=self.random_state,
         )
         return pretrain(matrix, config)
+
+    def _spectral(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(encoder, decoder) tables of the spectral start, scaled together so that a user's highest logit
+        is ``init_scale``² on average: the closed form's ranking, at the logit scale the softmax trains at."""
+        from ledrec.pretrain.spectral import spectral_tables
+
+        exponent = self.spectral_exponent if self.encoder_ == "untied" else 0.0  # one tied table: β = 0
+        encoder, decoder, singular = spectral_tables(
+            X,
+            self.dim,
+            exponent=exponent,
+            order=self.spectral_order,
+            cutoff=self.spectral_cutoff,
+            n_iter=self.svd_iter,
+            random_state=self.random_state,
+        )
+        self.pretrain_stats_ = {"spectral_exponent": exponent, "top_singular_value": float(singular[0])}
+        sample = X[np.random.default_rng(self.random_state).permutation(X.shape[0])[:2048]]
+        lengths = np.maximum(np.diff(sample.indptr), 1).astype(np.float32)
+        norm = lengths if self.reduce == "mean" else np.sqrt(lengths)
+        top = (np.asarray(sample @ encoder) / norm[:, None] @ decoder.T).max(axis=1)  # (≤2048,)
+        scale = math.sqrt(self.init_scale**2 / max(float(np.mean(top)), 1e-12))
+        return encoder * scale, decoder * scale
 
     def _loss(
         self, X, Y, rows, rng, target_fraction: float, sparse: bool, pool=None, sampling=None, loss: str = ""
@@ -409,6 +516,6 @@ class LED(TorchRecommender):
 
     def state(self) -> dict[str, np.ndarray]:
         state = {"item_vectors_": self.item_vectors_, "item_bias_": self.item_bias_, "query_map_": self.query_map_}
-        if self.encoder == "untied":
-            state["encoder_vectors_"] = self.encoder_vectors_
+        if self._encoder_vectors() is not self.item_vectors_:  # untied: the encoder's own table
+            state["encoder_vectors_"] = self._encoder_vectors()
         return state

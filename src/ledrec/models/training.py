@@ -238,12 +238,14 @@ def training_options(
     patience: int | None = 5,
     lr_help: str = "Adam learning rate",
     preset_help: str = "",
+    epochs_help: str = "",
 ) -> tuple[Option, ...]:
     """The hyper-parameters every PyTorch recommender has, with the model's own defaults (None: decided by
-    the model's preset, which ``preset_help`` describes)."""
+    the model's preset, which ``preset_help`` describes). ``epochs_help``: a model whose starting point is a
+    model already (LED's closed-form start) accepts 0 epochs and says what they mean."""
     by = lambda value: preset_help if value is None else ""  # noqa: E731
     return (
-        Option("epochs", int, epochs, "maximum epochs" + by(epochs), low=1),
+        Option("epochs", int, epochs, "maximum epochs" + epochs_help + by(epochs), low=0 if epochs_help else 1),
         Option("batch_size", int, batch_size, "users per step", low=1),
         Option("lr", float, lr, lr_help + by(lr), searchable=True, low=0.0, low_open=True),
         Option("eval_every", int, 1, "epochs between validation runs", low=1),
@@ -344,7 +346,8 @@ class TorchRecommender(Recommender):
         """Parameters to retrain on a larger training matrix with the number of epochs chosen here. A
         checkpointed selection run gets a refit checkpoint of its own beside it (``DIR-refit``): the two train
         different matrices, and both resume when the command is run again."""
-        params = {**self.get_params(), "epochs": max(self.best_epoch_, 1), "patience": 0}
+        least = next(o.low for o in self.options if o.name == "epochs")  # 0 where the start is a model itself
+        params = {**self.get_params(), "epochs": max(self.best_epoch_, least), "patience": 0}
         if self.checkpoint_dir:
             params["checkpoint_dir"] = self.checkpoint_dir.rstrip("/\\") + "-refit"
         return params

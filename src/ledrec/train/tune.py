@@ -28,7 +28,15 @@ log = logging.getLogger(__name__)
 # input dropout, learning rate, initial norm (docs/led.md: the options that moved it), the encoder and the
 # reduction; ALS's: what its grid in `ledrec bench peers` had to widen twice (regularisation to 1,000).
 SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
+    # LED's default start, the spectral closed form (no epoch): its rank, degree exponent and filter shape
     "led": {
+        "dim": ("choice", (64, 128, 256, 512, 1024)),
+        "spectral_exponent": ("float", 0.0, 0.75),
+        "spectral_order": ("choice", (0.0, 2.0, 4.0, 8.0)),
+        "spectral_cutoff": ("float", 0.2, 1.0),
+    },
+    # LED trained from an SVD or random start (--init svd|random)
+    "led-trained": {
         "dim": ("choice", (64, 128, 256, 512)),
         "dropout": ("float", 0.1, 0.8),
         "lr": ("log", 1e-3, 3e-2),
@@ -60,7 +68,7 @@ def tune(
         import optuna
     except ImportError:
         raise ConfigError("ledrec tune needs Optuna: pip install 'ledrec[tune]'") from None
-    if config.model not in SPACES:
+    if config.model not in SPACES or config.model == "led-trained":
         raise ConfigError(f"no search space for --model {config.model}; tune one of {sorted(SPACES)}")
     start = time.perf_counter()
     data = load_prepared(
@@ -68,7 +76,15 @@ def tune(
         protocol_options=config.protocol_options,
     )  # fmt: skip
     model_cls = get_model(config.model)
-    space = {k: v for k, v in SPACES[config.model].items() if k not in given}
+    key = (
+        "led-trained"
+        if config.model == "led" and config.params.get("init", ["spectral"])[0] != "spectral"
+        else config.model
+    )
+    space = {k: v for k, v in SPACES[key].items() if k not in given}
+    if "dim" in space:  # a rank the catalogue has (the spectral start's SVD needs dim < min(users, items))
+        fitting = min(data.fit_valid.shape)
+        space["dim"] = ("choice", tuple(d for d in space["dim"][1] if d < fitting) or (max(1, fitting // 2),))
     searched = {k: v for k, v in config.params.items() if len(v) > 1}
     if searched:
         raise ConfigError(f"ledrec tune searches by itself: give one value for {sorted(searched)}")
