@@ -105,7 +105,7 @@ def main() -> None:
         data, t0, t1, _ = simulator_log(args.seed, args.launch)
     else:
         data, t0, t1, _ = movielens_log(args.data)
-    params = {"dim": args.dim, "epochs": args.epochs, "patience": 0, "random_state": args.seed}
+    params = {"dim": args.dim, "init": "svd", "epochs": args.epochs, "patience": 0, "random_state": args.seed}
     old = data.timestamp < t0
     seen_before = np.zeros(data.n_items, bool)
     seen_before[data.item[old]] = True

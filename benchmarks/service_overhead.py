@@ -15,8 +15,8 @@ server waiting for its next request does); and the time from starting `ledrec se
 + response built) beside `ledrec serve` itself.
 
 Usage (the README's figures; amazon-electronics is small enough for the exact index):
-    .venv/bin/ledrec run --data ../shared/data/amazon-electronics-nbpo --protocol bars --model led --dim 64 \\
-        --epochs 10 --no-select --out runs/ae-led --quiet && .venv/bin/ledrec export runs/ae-led
+    .venv/bin/ledrec run --data ../shared/data/amazon-electronics-nbpo --protocol bars --model led --init svd \\
+        --dim 64 --epochs 10 --no-select --out runs/ae-led --quiet && .venv/bin/ledrec export runs/ae-led
     .venv/bin/python benchmarks/service_overhead.py --export runs/ae-led/serving
 To measure another version of ledrec against the same export, put its src/ first on PYTHONPATH.
 """

@@ -79,8 +79,9 @@ def main() -> None:
             result = out / f"led-{engine}.json"
             if not result.is_file():
                 ledrec(
-                    "run", "--data", args.data, "--protocol", "bars", "--model", "led", "--dim", str(args.dim),
-                    "--embeddings", str(out / f"embeddings-{engine}"), "--quiet", "--json", str(result), *args.run_args,
+                    "run", "--data", args.data, "--protocol", "bars", "--model", "led", "--init", "svd",
+                    "--dim", str(args.dim), "--embeddings", str(out / f"embeddings-{engine}"),
+                    "--quiet", "--json", str(result), *args.run_args,
                 )  # fmt: skip
             report[f"led_{engine}_recall@20"] = json.loads(result.read_text())["metrics"]["recall@20"]
         report["led_recall@20_diff"] = report["led_spark_recall@20"] - report["led_local_recall@20"]

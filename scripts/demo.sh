@@ -18,7 +18,7 @@ declare -A options=(
   [pop]=""
   [ease]="--lam 10,30,100,300,1000,3000"
   [svd]="--dim 64"
-  [led]="--dim 64 --lr 0.01 --init-scale 4 --epochs 30 --embeddings $out/embeddings"
+  [led]="--init svd --dim 64 --lr 0.01 --init-scale 4 --epochs 30 --embeddings $out/embeddings"
 )
 for model in pop ease svd led; do
   # shellcheck disable=SC2086

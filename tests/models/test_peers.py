@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from ledrec.models import ALS, GFCF
+from ledrec.models import ALS, BPRMF, GFCF
 from tests.conftest import planted_clusters, random_binary
 
 
@@ -34,3 +34,18 @@ def test_als_folds_a_training_user_in_where_training_left_it():
     # and it recommends the user's own cluster
     top = np.argsort(-model.score(sp.csr_matrix(X[:3])), axis=1)[:, :10]
     assert all(len({i // 20 for i in row}) == 1 for row in top)
+
+
+def test_bpr_keeps_a_training_users_factor_and_folds_new_histories_in(tmp_path):
+    pytest.importorskip("implicit")
+    X = planted_clusters(n_users=300, n_items=60, n_clusters=3, items_per_user=8, seed=0)
+    model = BPRMF(factors=16, iterations=60, learning_rate=0.05).fit(X)
+    # a training row is scored with its own trained factor: exactly what implicit scores
+    np.testing.assert_allclose(model.score(X[:5]), model.user_factors_[:5] @ model.item_factors_.T, rtol=1e-5)
+    # a new history (half a training row) is folded in and recommends its own cluster
+    new = X[:3].toarray()
+    new[:, ::2] = 0
+    top = np.argsort(-model.score(sp.csr_matrix(new)), axis=1)[:, :10]
+    assert all(len({i // 20 for i in row}) == 1 for row in top)
+    model.save(tmp_path / "m")  # and a saved model scores the same
+    np.testing.assert_allclose(BPRMF.load(tmp_path / "m").score(X[:5]), model.score(X[:5]), rtol=1e-5)

@@ -104,6 +104,9 @@ def test_graphs_are_cached_per_model_content(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == stamps and set(again.cache_events.values()) == {"hit"}
     request = ("fr", ["i1", "i2"], 10)
     assert again.recommend(*request).item_ids == first.recommend(*request).item_ids
+    wider = Retriever(toy_model(seed=0), replace(config, index_params={"M": 8, "ef_search": 300}))
+    assert set(wider.cache_events.values()) == {"hit"}  # another --ef searches the same graph: no rebuild
+    assert wider.indexes["fr"].ef_search == 300 and wider.version != again.version  # (other answers: other version)
     other = Retriever(toy_model(seed=1), config)  # another model: its own graphs, the old ones dropped
     assert set(other.cache_events.values()) == {"built"}
     assert len(list(tmp_path.glob("hnsw-*.bin"))) == 2 and not set(files) & set(tmp_path.glob("hnsw-*.bin"))

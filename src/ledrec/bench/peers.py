@@ -25,6 +25,8 @@ from ledrec.monitor import run_measured
 ROWS: dict[str, list[str]] = {
     "led": ["--model", "led"],
     "als": ["--model", "als", "--factors", "128,256", "--regularization", "10,100,1000", "--alpha", "1,10,40"],
+    # implicit's BPR: its usual learning rates and regularisations, 100 epochs
+    "bprmf": ["--model", "bprmf", "--factors", "256", "--learning-rate", "0.01,0.05", "--regularization", "0.001,0.01"],
     "gfcf": ["--model", "gfcf"],
     "ease": ["--model", "ease", "--lam", "50,200,500,1000"],
     "pop": ["--model", "pop"],

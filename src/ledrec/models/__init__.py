@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ledrec.models.als import ALS
 from ledrec.models.base import Option, Recommender
+from ledrec.models.bprmf import BPRMF
 from ledrec.models.ease import EASE
 from ledrec.models.gfcf import GFCF
 from ledrec.models.led import LED
@@ -11,7 +12,9 @@ from ledrec.models.popularity import Popularity
 from ledrec.models.svd import SVD
 from ledrec.models.vae import MultDAE, MultVAE
 
-MODELS: dict[str, type[Recommender]] = {m.name: m for m in (Popularity, EASE, SVD, LED, MultVAE, MultDAE, ALS, GFCF)}
+MODELS: dict[str, type[Recommender]] = {
+    m.name: m for m in (Popularity, EASE, SVD, LED, MultVAE, MultDAE, ALS, BPRMF, GFCF)
+}
 
 
 def get_model(name: str) -> type[Recommender]:
@@ -23,6 +26,7 @@ def get_model(name: str) -> type[Recommender]:
 
 __all__ = [
     "ALS",
+    "BPRMF",
     "EASE",
     "GFCF",
     "LED",

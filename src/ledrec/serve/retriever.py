@@ -278,7 +278,8 @@ def build_indexes(model: ServingModel, config: RetrieverConfig, events: dict[str
 def _cache_key(model: ServingModel, partition: str, config: RetrieverConfig) -> str:
     """Everything a graph depends on: the model's content (vectors, biases, membership), the partition, the
     build parameters and the library that wrote the file."""
-    parts = [model.version, partition, config.index, graph_params(model, partition, config), package_version("hnswlib")]
+    build = {k: v for k, v in graph_params(model, partition, config).items() if k != "ef_search"}  # (search-time)
+    parts = [model.version, partition, config.index, build, package_version("hnswlib")]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
