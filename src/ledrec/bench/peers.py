@@ -151,6 +151,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 _SHOWN = (
     "factors",
+    "learning_rate",
     "regularization",
     "alpha",
     "lam",
