@@ -2,11 +2,15 @@
 
     user vector   u = 1/T · Σ_{t ≤ T} v_{i_t}              (encoder: mean of the timeline's item vectors;
                                                            option 1/√T, §9.3)
-    score         s(u, i) = ⟨u, v_i⟩ + b_i                 (decoder: the same item vectors, tied, + a bias)
+    score         s(u, i) = ⟨u, v_i⟩ + b_i                 (decoder: the same item vectors, tied, + a bias;
+                                                           untied: the encoder averages a table of its own)
 
 No per-user parameter: a new user's vector is computed from their items, so new users need no retraining.
 
-Item vectors start random or from the PMI + randomized-SVD pre-training (``init="svd"``). Fine-tuning is
+By default (``init="spectral"``) the two tables start — and, with no epoch, stay — at the low-pass filter
+of the degree-normalised user-item graph (``ledrec.pretrain.spectral``, a closed form: docs/led.md).
+Otherwise item vectors start random or from the PMI + randomized-SVD pre-training (``init="svd"``), the
+paper's, and are fine-tuned. Fine-tuning is
 *full* (vectors trained) or *project* (SVD vectors frozen; a d × d matrix P and the biases are learned).
 In project mode both sides are projected, s = ⟨P u, P v_i⟩ + b_i = uᵀ(PᵀP)v_i + b_i; computing
 q = (PᵀP)u once per user instead of P v_i for every item is the transposition trick (§5.1): per step it
@@ -155,6 +159,7 @@ class LED(TorchRecommender):
             "auto",
             "the measured-best defaults of the options left unset: small (full softmax, early stopping) or large "
             "(sampled softmax with batch-shared negatives and full-softmax finishing epochs, a fixed schedule); "
+            "with init=spectral: the filter's rank and shape, no epoch; "
             f"auto: by catalogue size (large from {LARGE_CATALOGUE:,} items)",
             choices=("auto", "small", "large"),
         ),
@@ -165,8 +170,8 @@ class LED(TorchRecommender):
             str,
             "spectral",
             "item vector initialisation: random; svd: PMI + randomized SVD; spectral: the ideal low-pass filter of "
-            "the degree-normalised user-item graph (GF-CF's, a closed form: encoder D^-β V, decoder D^β V, bias 0; "
-            "tied: β = 0)",
+            "the degree-normalised user-item graph (GF-CF's, a closed form: encoder D^-β V, decoder D^β V, a small "
+            "popularity bias as tie-breaker; tied: β = 0), used as it is unless epochs are given",
             choices=("random", "svd", "spectral"),
             searchable=True,
         ),
