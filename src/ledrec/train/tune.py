@@ -49,6 +49,13 @@ SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "regularization": ("log", 0.1, 3000.0),
         "alpha": ("log", 1.0, 100.0),
     },
+    # implicit's BPR: its grid in `ledrec bench peers` chose an edge on two boards of three (docs/peers.md)
+    "bprmf": {
+        "factors": ("choice", (64, 128, 256)),
+        "learning_rate": ("log", 1e-3, 0.1),
+        "regularization": ("log", 1e-5, 0.1),
+        "iterations": ("choice", (100, 200, 400)),
+    },
     "ease": {"lam": ("log", 1.0, 30000.0)},
     "vae": {"dropout": ("float", 0.2, 0.8), "lr": ("log", 1e-4, 1e-2), "latent": ("choice", (100, 200, 400))},
 }
