@@ -120,10 +120,11 @@ def _model_params(args: argparse.Namespace) -> dict[str, list[Any]]:
     return params
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from ledrec.train.run import RunConfig, run
+def _run_config(args: argparse.Namespace, **more: Any) -> Any:
+    """The :class:`RunConfig` of the flags ``ledrec run`` and ``ledrec tune`` share, with ``more``."""
+    from ledrec.train.run import RunConfig
 
-    config = RunConfig(
+    return RunConfig(
         data=args.data,
         protocol=args.protocol,
         model=args.model,
@@ -134,10 +135,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         protocol_options=protocol_options(args),
         out=args.out,
         progress=not args.quiet,
-        select_max_items=args.select_max_items,
-        select=not args.no_select,
-        refit=not args.no_refit,
         overwrite=args.overwrite,
+        **more,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ledrec.train.run import run
+
+    config = _run_config(
+        args, select_max_items=args.select_max_items, select=not args.no_select, refit=not args.no_refit
     )
     result = run(config)
     print(json.dumps(result, indent=None if args.compact else 2))
@@ -160,7 +167,10 @@ def _parser_tune(sub: Any) -> None:
         + ". Options given on the command line are kept, not searched. Prints ledrec run's JSON with 'tuning'.",
     )
     add_data_args(p)
-    p.add_argument("--model", required=True, choices=sorted(SPACES), help="recommender to tune")
+    from ledrec.models import MODELS
+
+    models = sorted(m for m in SPACES if m in MODELS)  # ("led-trained" is led's space with --init svd|random)
+    p.add_argument("--model", required=True, choices=models, help="recommender to tune")
     p.add_argument("--trials", type=number(int, low=1), default=30, help="candidates at most (default 30)")
     p.add_argument("--timeout", type=number(float, low=0.0, low_open=True), default=None, help="seconds at most")
     p.add_argument("--out", default=None, help="run directory for the winner (as ledrec run --out)")
@@ -173,22 +183,9 @@ def _parser_tune(sub: Any) -> None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from ledrec.models import MODELS
-    from ledrec.train.run import RunConfig
     from ledrec.train.tune import tune
 
-    config = RunConfig(
-        data=args.data,
-        protocol=args.protocol,
-        model=args.model,
-        params=_model_params(args),
-        seed=args.seed,
-        format=args.format,
-        feedback=feedback_list(args),
-        protocol_options=protocol_options(args),
-        out=args.out,
-        progress=not args.quiet,
-        overwrite=args.overwrite,
-    )
+    config = _run_config(args)
     given = frozenset(o.name for o in MODELS[args.model].options if getattr(args, o.name, None) is not None)
     result = tune(config, trials=args.trials, timeout=args.timeout, seed=args.seed, given=given)
     print(json.dumps(result, indent=2))
