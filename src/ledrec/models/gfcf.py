@@ -22,6 +22,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from ledrec.data.splits import EvalSet
 from ledrec.models.base import Option, Recommender
+from ledrec.pretrain.spectral import normalized_adjacency
 
 
 class GFCF(Recommender):
@@ -37,12 +38,8 @@ class GFCF(Recommender):
 
     def fit(self, X: sp.csr_matrix, validation: EvalSet | None = None, *, show_progress: bool | None = None) -> Self:
         X = self._training_matrix(X, show_progress)
-        X.data[:] = 1.0
-        user_degree = np.asarray(X.sum(axis=1)).ravel()
-        item_degree = np.asarray(X.sum(axis=0)).ravel()
-        d_user = np.where(user_degree > 0, user_degree, np.inf) ** -0.5
+        norm, item_degree = normalized_adjacency(X)  # R̃ (U, I), the spectral start's matrix too
         self.item_scale_ = (np.where(item_degree > 0, item_degree, np.inf) ** -0.5).astype(np.float32)  # (I,)
-        norm = sp.csr_matrix(sp.diags(d_user) @ X @ sp.diags(self.item_scale_), dtype=np.float32)  # R̃ (U, I)
         k = min(self.k, min(norm.shape) - 1)
         _, _, vt = randomized_svd(norm, k, n_iter=self.svd_iter, random_state=self.random_state)
         self.vt_ = vt.astype(np.float32)  # (k, I)
