@@ -188,12 +188,16 @@ def test_export_of_events_without_a_partition_column_makes_one_catalogue_and_say
 def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
     from ledrec.models.led import LARGE_CATALOGUE, PRESETS
 
-    spectral = ledrec.LED()  # the default start is the closed form: no epoch, nothing to choose on validation
-    assert spectral.effective("epochs", 100) == 0 and not spectral.selects_on_validation(100)
-    assert spectral.effective("dim", 100) == 256 and spectral.effective("dim", LARGE_CATALOGUE) == 1024
+    default = ledrec.LED()  # small: the closed form (no epoch), large: ALS's loss (4 sweeps); no validation run
+    assert default.effective("epochs", 100) == 0 and not default.selects_on_validation(100)
+    assert default.effective("dim", 100) == 256 and default.effective("dim", LARGE_CATALOGUE) == 512
+    assert default.effective("loss", LARGE_CATALOGUE) == "wls" and default.effective("epochs", LARGE_CATALOGUE) == 4
+    assert not default.selects_on_validation(LARGE_CATALOGUE)
+    assert ledrec.LED(loss="mult").effective("dim", LARGE_CATALOGUE) == 1024  # the closed form, chosen
     assert ledrec.LED(init="svd").effective("dim", 100) == PRESETS["small"]["dim"]
+    assert ledrec.LED(init="svd").effective("loss", LARGE_CATALOGUE) == "mult-css"  # the paper's training
     model = ledrec.LED(dim=16, epochs=2)
-    assert model.effective("loss", 100) == "mult" and model.effective("loss", LARGE_CATALOGUE) == "mult-css"
+    assert model.effective("loss", 100) == "mult" and model.effective("loss", LARGE_CATALOGUE) == "wls"
     assert model.effective("dim", LARGE_CATALOGUE) == 16  # given: kept
     assert model.selects_on_validation(100) and not model.selects_on_validation(LARGE_CATALOGUE)  # fixed schedule
     rng = np.random.default_rng(0)
@@ -201,6 +205,8 @@ def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
     items = [f"i{rng.integers(40)}" for _ in range(250)]
     model.fit(ledrec.Interactions.from_events(users, items))
     assert model.preset_ == "small" and model.get_params()["lr"] == PRESETS["small"]["lr"] and model.dim == 16
-    large = ledrec.LED(preset="large", epochs=1, dim=8)
+    large = ledrec.LED(preset="large", init="svd", epochs=1, dim=8)
     large.fit(ledrec.Interactions.from_events(users, items))
     assert large.loss == "mult-css" and large.share_negatives == "batch" and large.mult_after == 21
+    solved = ledrec.LED(preset="large", epochs=1, dim=8).fit(ledrec.Interactions.from_events(users, items))
+    assert solved.loss == "wls" and solved.reduce == "sqrt" and solved.encoder_ == "untied"

@@ -50,3 +50,12 @@ def test_every_validation_is_reported_and_may_stop_the_fit():
     with pytest.raises(KeyboardInterrupt):
         model.fit(train, validation=held)
     assert [s for s, _ in seen] == [0, 1, 2] and all(0 <= v <= 1 for _, v in seen)
+
+
+def test_led_on_als_loss_searches_its_own_space(capsys):
+    pytest.importorskip("optuna")
+    argv = ["tune", "--data", DATA, "--protocol", "strong", "--model", "led", "--loss", "wls", "--trials", "2"]
+    assert main([*argv, "--epochs", "2", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["tuning"]["space"]) == {"dim", "wls_confidence", "wls_regularization"}
+    assert all(t["params"]["loss"] == "wls" for t in result["tuning"]["trials"])

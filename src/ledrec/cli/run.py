@@ -169,7 +169,8 @@ def _parser_tune(sub: Any) -> None:
     add_data_args(p)
     from ledrec.models import MODELS
 
-    models = sorted(m for m in SPACES if m in MODELS)  # ("led-trained" is led's space with --init svd|random)
+    # "led-trained" is led's space with --init svd|random, "led-wls" with --loss wls
+    models = sorted(m for m in SPACES if m in MODELS)
     p.add_argument("--model", required=True, choices=models, help="recommender to tune")
     p.add_argument("--trials", type=number(int, low=1), default=30, help="candidates at most (default 30)")
     p.add_argument("--timeout", type=number(float, low=0.0, low_open=True), default=None, help="seconds at most")

@@ -7,10 +7,12 @@
 
 No per-user parameter: a new user's vector is computed from their items, so new users need no retraining.
 
-By default (``init="spectral"``) the two tables start — and, with no epoch, stay — at the low-pass filter
-of the degree-normalised user-item graph (``ledrec.pretrain.spectral``, a closed form: docs/led.md).
-Otherwise item vectors start random or from the PMI + randomized-SVD pre-training (``init="svd"``), the
-paper's, and are fine-tuned. Fine-tuning is
+By default the tables are not trained by gradient at all, whichever was measured best by catalogue size
+(docs/led.md): below 20,000 items (``init="spectral"``) they are the low-pass filter of the
+degree-normalised user-item graph (``ledrec.pretrain.spectral``, a closed form); from 20,000 items
+(``loss="wls"``) they are solved for on ALS's weighted square loss by alternating least squares
+(``ledrec.models.wls``). Otherwise item vectors start random or from the PMI + randomized-SVD pre-training
+(``init="svd"``), the paper's, and are fine-tuned by one of its four losses. Fine-tuning is
 *full* (vectors trained) or *project* (SVD vectors frozen; a d × d matrix P and the biases are learned).
 In project mode both sides are projected, s = ⟨P u, P v_i⟩ + b_i = uᵀ(PᵀP)v_i + b_i; computing
 q = (PᵀP)u once per user instead of P v_i for every item is the transposition trick (§5.1): per step it
@@ -108,9 +110,11 @@ class LEDNet(nn.Module):
 # the full softmax alone: 21 min for .1612, overfitting from epoch 2).
 PRESETS: dict[str, dict[str, Any]] = {
     "small": {"dim": 128, "loss": "mult", "share_negatives": "user", "negatives": 1000, "negative_power": 0.0,
-              "mult_after": 0, "dropout": 0.5, "lr": 1e-2, "epochs": 50, "patience": 5, "svd_iter": 5},
+              "mult_after": 0, "dropout": 0.5, "lr": 1e-2, "epochs": 50, "patience": 5, "svd_iter": 5,
+              "reduce": "mean"},
     "large": {"dim": 256, "loss": "mult-css", "share_negatives": "batch", "negatives": 4096, "negative_power": 0.75,
-              "mult_after": 21, "dropout": 0.8, "lr": 3e-3, "epochs": 25, "patience": 0, "svd_iter": 2},
+              "mult_after": 21, "dropout": 0.8, "lr": 3e-3, "epochs": 25, "patience": 0, "svd_iter": 2,
+              "reduce": "mean"},
 }  # fmt: skip
 # With init="spectral" (the default) the start is already a model, and these replace the above: the closed
 # form as it is (0 epochs: fine-tuning it with the softmax lowered validation NDCG@20 on ML-1M from the first
@@ -118,20 +122,37 @@ PRESETS: dict[str, dict[str, Any]] = {
 # Chosen on validation: ML-1M (small) β .25, a smooth filter (order 4, half weight at component 128 of 256:
 # NDCG@20 .2714 against .2655 for the ideal one at 128); Gowalla (large) β .5, the ideal filter on 1,024
 # components (NDCG@20 .1126; a smooth one .1099-.1112), two power iterations (11 s of SVD).
+# From 20,000 items the default is not the closed form but ALS's loss solved in LED's form (loss "wls", below):
+# on validation it led the closed form on both large boards (Gowalla Recall@20 .2199 against .2083; amazon-cds
+# .1613 against .1041); on ML-1M the closed form led (.2829 against .2535), so the small preset keeps it.
+# `--loss mult` keeps the closed form on a large catalogue (its 0 epochs).
 SPECTRAL_PRESETS: dict[str, dict[str, Any]] = {
-    "small": {"dim": 256, "spectral_exponent": 0.25, "spectral_order": 4.0, "svd_iter": 4, "epochs": 0},
-    "large": {"dim": 1024, "spectral_exponent": 0.5, "spectral_order": 0.0, "svd_iter": 2, "epochs": 0},
+    "small": {"dim": 256, "spectral_exponent": 0.25, "spectral_order": 4.0, "svd_iter": 4, "epochs": 0,
+              "loss": "mult"},
+    "large": {"dim": 1024, "spectral_exponent": 0.5, "spectral_order": 0.0, "svd_iter": 2, "epochs": 0,
+              "loss": "wls"},
+}  # fmt: skip
+# With loss="wls" (alternating least squares on ALS's weighted square loss; init is not used), these replace
+# both tables above. Chosen on amazon-cds validation (docs/led.md): 1/√T (γ 1/2) over the mean (d 128: Recall@20
+# .1273 against .1225), d 512 on a large catalogue (.1621 against .1530 at 256), 4 sweeps there with a
+# two-iteration SVD start (amazon-cds .1613 in 29 s, against .1625 after 10 sweeps in 92 s; Gowalla .2199 in
+# 32 s, .2201 after 6 sweeps in 58 s), 10 on a small catalogue (sweeps are cheap there).
+WLS_PRESETS: dict[str, dict[str, Any]] = {
+    "small": {"dim": 256, "epochs": 10, "reduce": "sqrt", "svd_iter": 4},
+    "large": {"dim": 512, "epochs": 4, "reduce": "sqrt", "svd_iter": 2},
 }  # fmt: skip
 LARGE_CATALOGUE = 20_000  # items from which "auto" is "large": the full softmax's B·I·d per step dominates
 COLD_START_BIAS = 0.1  # the spectral start's bias: 0.1 × centred log-popularity, at a top logit of init_scale²
 
 
-def _preset_table(preset: str, init: str) -> dict[str, Any]:
-    """The preset's values for ``init``: the spectral ones replace the training ones only for that start
-    (the spectral-only options keep theirs either way: unused, but ``get_params()`` shows a value)."""
+def _preset_table(preset: str, init: str, loss: str | None = None) -> dict[str, Any]:
+    """The preset's values for ``init`` (and an explicit ``loss``): the spectral ones replace the training
+    ones only for that start (the spectral-only options keep theirs either way: unused, but ``get_params()``
+    shows a value); loss="wls" has its own, whatever the start."""
     spectral = SPECTRAL_PRESETS[preset]
     own = spectral if init == "spectral" else {k: v for k, v in spectral.items() if k not in PRESETS[preset]}
-    return {**PRESETS[preset], **own}
+    table = {**PRESETS[preset], **own}
+    return {**table, **WLS_PRESETS[preset]} if (loss or table["loss"]) == "wls" else table
 
 
 def _by_preset(name: str) -> str:
@@ -142,6 +163,9 @@ def _by_preset(name: str) -> str:
     if name in SPECTRAL_PRESETS["small"]:
         small, large = SPECTRAL_PRESETS["small"][name], SPECTRAL_PRESETS["large"][name]
         notes.append(f"init=spectral: small {small!r}, large {large!r}")
+    if name in WLS_PRESETS["small"]:
+        small, large = WLS_PRESETS["small"][name], WLS_PRESETS["large"][name]
+        notes.append(f"loss=wls: small {small!r}, large {large!r}")
     return f" (default: by --preset: {'; '.join(notes)})"
 
 
@@ -164,14 +188,52 @@ class LED(TorchRecommender):
             choices=("auto", "small", "large"),
         ),
         Option("dim", int, None, "embedding dimension d" + _by_preset("dim"), searchable=True, low=1),
-        Option("loss", str, None, "training loss" + _by_preset("loss"), choices=LOSSES),
+        Option(
+            "loss",
+            str,
+            None,
+            "training loss; wls: ALS's weighted square loss (confidence 1 + wls_confidence on an event), both "
+            "tables solved for by alternating least squares, from an SVD of the events (init is not used; "
+            "epochs are its sweeps)" + _by_preset("loss"),
+            choices=(*LOSSES, "wls"),
+            searchable=True,
+        ),
+        Option(
+            "wls_confidence",
+            float,
+            30.0,
+            "loss=wls: an event weighs 1 + this in the square loss, a non-event 1 (ALS's alpha; amazon-cds "
+            "validation chose 30, like implicit's tuned ALS there)",
+            searchable=True,
+            low=0.0,
+        ),
+        Option(
+            "wls_regularization",
+            float,
+            100.0,
+            "loss=wls: L2 weight λ of both tables, item i's rows weighted λ·((n_i + 1)/mean(n + 1))^η, n_i its "
+            "event count (amazon-cds validation: 100 with η 1)",
+            searchable=True,
+            low=0.0,
+            low_open=True,
+        ),
+        Option(
+            "wls_frequency_exponent",
+            float,
+            1.0,
+            "loss=wls: η above, 0 for one λ for every item (Rendle et al. 2022's frequency-scaled L2; amazon-cds "
+            "validation Recall@20 at d 256: .1530 with η 1, .1412 with η 0 at its best λ)",
+            searchable=True,
+            low=0.0,
+        ),
         Option(
             "init",
             str,
             "spectral",
             "item vector initialisation: random; svd: PMI + randomized SVD; spectral: the ideal low-pass filter of "
             "the degree-normalised user-item graph (GF-CF's, a closed form: encoder D^-β V, decoder D^β V, a small "
-            "popularity bias as tie-breaker; tied: β = 0), used as it is unless epochs are given",
+            "popularity bias as tie-breaker; tied: β = 0), used as it is unless epochs are given (from 20,000 "
+            "items its preset's loss is wls, which solves for the tables instead: --loss mult keeps the closed form)",
             choices=("random", "svd", "spectral"),
             searchable=True,
         ),
@@ -212,7 +274,11 @@ class LED(TorchRecommender):
             choices=("full", "project"),
         ),
         Option(
-            "reduce", str, "mean", "user vector = 1/T (mean) or 1/√T (sqrt) times the sum", choices=("mean", "sqrt")
+            "reduce",
+            str,
+            None,
+            "user vector = 1/T (mean) or 1/√T (sqrt) times the sum" + _by_preset("reduce"),
+            choices=("mean", "sqrt"),
         ),
         Option(
             "encoder",
@@ -316,7 +382,7 @@ class LED(TorchRecommender):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        names = set(PRESETS["small"]) | set(SPECTRAL_PRESETS["small"])
+        names = set(PRESETS["small"]) | set(SPECTRAL_PRESETS["small"]) | set(WLS_PRESETS["small"])
         self._from_preset = {name for name in names if getattr(self, name) is None}
 
     # ---------------------------------------------------------------- fit
@@ -340,14 +406,21 @@ class LED(TorchRecommender):
         Y = X if targets is None else sp.csr_matrix(targets, dtype=np.float32)
         n_users, n_items = X.shape
         self._apply_preset(n_items)
-        if "dim" in self._from_preset and self.init != "random":  # a preset's rank the matrix has (SVD: d < min)
+        if "dim" in self._from_preset and (
+            self.init != "random" or self.loss == "wls"
+        ):  # a preset's rank the matrix has (SVD: d < min)
             self.dim = max(1, min(self.dim, min(X.shape) - 1))
         self.n_items_ = n_items
         torch.manual_seed(self.random_state)
         vectors = encoder_vectors = None
         popularity = np.asarray(Y.sum(axis=0)).ravel() + 1.0
         log_pop = np.log(popularity / popularity.sum()).astype(np.float32)  # bias starts at log-popularity
-        if self.init == "svd":
+        if self.loss == "wls":
+            if targets is not None:
+                raise ConfigError("led: loss='wls' fits the inputs themselves; separate targets need a gradient loss")
+            encoder_vectors, vectors = self._weighted_least_squares(X)
+            log_pop = (COLD_START_BIAS * (log_pop - log_pop.mean())).astype(np.float32)  # as for spectral
+        elif self.init == "svd":
             emb = self._pretrained(X if pretrain_matrix is None else pretrain_matrix)
             vectors, self.pretrain_stats_ = emb.vectors * self.init_scale, emb.stats
         elif self.init == "spectral":
@@ -372,6 +445,11 @@ class LED(TorchRecommender):
             and sparse_pays_off(n_items, self.batch_size, self.negatives, self.share_negatives)
         )
         self.sparse_gradients_ = sparse
+        if self.loss == "wls":  # solved already: no gradient step
+            self.best_epoch_, self.train_s_ = self.epochs, self.wls_history_[-1]["seconds"] if self.epochs else 0.0
+            self.history_ = []
+            self._export()
+            return self
         fraction = self.target_fraction if self.target_fraction >= 0 else (0.2 if self.loss == "bpr" else 0.0)
 
         pool = None if negatives_matrix is None else sp.csr_matrix(negatives_matrix, dtype=np.float32)
@@ -392,7 +470,10 @@ class LED(TorchRecommender):
         return self
 
     def selects_on_validation(self, n_items: int) -> bool:
-        """Early stopping chooses an epoch only when there are epochs (not for the closed form alone)."""
+        """Early stopping chooses an epoch only when there are epochs (not for the closed form alone, nor for
+        alternating least squares, whose sweeps are a fixed number)."""
+        if self.effective("loss", n_items) == "wls":
+            return False
         return super().selects_on_validation(n_items) and self.effective("epochs", n_items) > 0
 
     def preset_for(self, n_items: int) -> str:
@@ -400,19 +481,26 @@ class LED(TorchRecommender):
 
     def effective(self, name: str, n_items: int) -> Any:
         if name in self._from_preset:
-            return _preset_table(self.preset_for(n_items), self.init)[name]
+            return _preset_table(self.preset_for(n_items), self.init, self._explicit_loss())[name]
         return getattr(self, name)
+
+    def _explicit_loss(self) -> str | None:
+        """The loss the user chose (None: the preset's; ``self.loss`` then holds the last fit's)."""
+        return None if "loss" in self._from_preset else self.loss
 
     def _apply_preset(self, n_items: int) -> None:
         """Give the options left unset their preset's value for this catalogue (again at every fit)."""
         self.preset_ = self.preset_for(n_items)
-        table = _preset_table(self.preset_, self.init)
+        table = _preset_table(self.preset_, self.init, self._explicit_loss())
         for name in self._from_preset:
             setattr(self, name, table[name])
-        untied = self.init == "spectral" and self.tuning == "full"
+        wls = self.loss == "wls"
+        untied = (self.init == "spectral" or wls) and self.tuning == "full"
         self.encoder_ = self.encoder if self.encoder != "auto" else ("untied" if untied else "tied")
-        if self.embeddings and self.init == "spectral":
-            raise ConfigError(f"led: embeddings (pre-trained SVD vectors) need init='svd', not {self.init!r}")
+        if self.embeddings and (self.init == "spectral" or wls):
+            raise ConfigError("led: embeddings (pre-trained SVD vectors) need init='svd' and a gradient loss")
+        if wls and (self.tuning != "full" or self.encoder_ != "untied"):
+            raise ConfigError("led: loss='wls' solves for two tables: it needs tuning='full' and an untied encoder")
 
     def _pretrained(self, matrix: sp.csr_matrix) -> ItemEmbeddings:
         """The SVD item vectors: loaded from ``embeddings`` (aligned by item id) or computed on ``matrix``."""
@@ -447,6 +535,31 @@ class LED(TorchRecommender):
             random_state=self.random_state,
         )
         self.pretrain_stats_ = {"spectral_exponent": exponent, "top_singular_value": float(singular[0])}
+        return self._logit_scaled(X, encoder, decoder)
+
+    def _weighted_least_squares(self, X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """(encoder, decoder) tables solved on ALS's weighted square loss, at the spectral start's logit scale."""
+        from ledrec.models.wls import fit_tables
+
+        encoder, decoder, self.wls_history_ = fit_tables(
+            X,
+            self.dim,
+            confidence=self.wls_confidence,
+            regularization=self.wls_regularization,
+            frequency_exponent=self.wls_frequency_exponent,
+            reduce_power=1.0 if self.reduce == "mean" else 0.5,
+            sweeps=self.epochs,
+            n_iter=self.svd_iter,
+            random_state=self.random_state,
+            progress=self.progress,
+        )
+        return self._logit_scaled(X, encoder, decoder)
+
+    def _logit_scaled(
+        self, X: sp.csr_matrix, encoder: np.ndarray, decoder: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Both tables scaled together so that a user's highest logit is ``init_scale``² on average: the
+        ranking unchanged, the small popularity bias of a closed form at a known weight beside it."""
         sample = X[np.random.default_rng(self.random_state).permutation(X.shape[0])[:2048]]
         lengths = np.maximum(np.diff(sample.indptr), 1).astype(np.float32)
         norm = lengths if self.reduce == "mean" else np.sqrt(lengths)

@@ -44,6 +44,12 @@ SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "encoder": ("choice", ("tied", "untied")),
         "reduce": ("choice", ("mean", "sqrt")),
     },
+    # LED on ALS's loss (--loss wls): its rank, confidence and L2 weight (ML-1M wanted λ 100-1,000, amazon-cds 1)
+    "led-wls": {
+        "dim": ("choice", (128, 256, 512, 1024)),
+        "wls_confidence": ("log", 1.0, 100.0),
+        "wls_regularization": ("log", 0.1, 3000.0),
+    },
     "als": {
         "factors": ("choice", (64, 128, 256, 512)),
         "regularization": ("log", 0.1, 3000.0),
@@ -75,7 +81,7 @@ def tune(
         import optuna
     except ImportError:
         raise ConfigError("ledrec tune needs Optuna: pip install 'ledrec[tune]'") from None
-    if config.model not in SPACES or config.model == "led-trained":
+    if config.model not in SPACES or config.model.startswith("led-"):
         raise ConfigError(f"no search space for --model {config.model}; tune one of {sorted(SPACES)}")
     start = time.perf_counter()
     data = load_prepared(
@@ -83,18 +89,20 @@ def tune(
         protocol_options=config.protocol_options,
     )  # fmt: skip
     model_cls = get_model(config.model)
-    key = (
-        "led-trained"
-        if config.model == "led" and config.params.get("init", ["spectral"])[0] != "spectral"
-        else config.model
-    )
+    searched = {k: v for k, v in config.params.items() if len(v) > 1}
+    if searched:
+        raise ConfigError(f"ledrec tune searches by itself: give one value for {sorted(searched)}")
+    key = config.model
+    if config.model == "led":  # which LED: its loss as it will be for this catalogue (large: wls by default)
+        probe = model_cls(**{k: v[0] for k, v in config.params.items()})
+        if probe.effective("loss", data.fit_valid.shape[1]) == "wls":
+            key = "led-wls"
+        elif probe.init != "spectral":
+            key = "led-trained"
     space = {k: v for k, v in SPACES[key].items() if k not in given}
     if "dim" in space:  # a rank the catalogue has (the spectral start's SVD needs dim < min(users, items))
         fitting = min(data.fit_valid.shape)
         space["dim"] = ("choice", tuple(d for d in space["dim"][1] if d < fitting) or (max(1, fitting // 2),))
-    searched = {k: v for k, v in config.params.items() if len(v) > 1}
-    if searched:
-        raise ConfigError(f"ledrec tune searches by itself: give one value for {sorted(searched)}")
     fixed = {k: v[0] for k, v in config.params.items() if k not in space}
     metric = data.selection_metric
     ks = (int(metric.split("@")[1]),)
