@@ -206,8 +206,8 @@ def test_a_single_catalogue_needs_no_name_from_the_client():
         Retriever(toy_model(), RetrieverConfig(exact_below=10_000)).recommend("", ["i1"], 5)  # two: it must be named
 
 
-@pytest.mark.parametrize("init", ["spectral", "svd"])
-def test_the_graph_form_is_chosen_per_model_and_finds_the_exact_answers(init):
+@pytest.mark.parametrize("init", ["spectral", "svd", "wls"])
+def test_the_graph_form_is_chosen_per_model_and_finds_the_exact_answers(init, monkeypatch):
     """The spectral start's decoder rows have degree-scaled norms, which the nearest-neighbour reduction
     searches badly; trained vectors the other way round (tests/pretrain/test_spectral.py, docs/serving.md).
     `form="auto"` picks per catalogue, and the self-check then finds the exact answers."""
@@ -217,11 +217,21 @@ def test_the_graph_form_is_chosen_per_model_and_finds_the_exact_answers(init):
     from tests.conftest import planted_clusters
 
     train = planted_clusters(n_users=3000, n_items=2000, n_clusters=20, items_per_user=15, seed=0)
-    params = {"dim": 32} if init == "spectral" else {"dim": 32, "init": "svd", "epochs": 5, "patience": 0}
+    params = {
+        "spectral": {"dim": 32},
+        "svd": {"dim": 32, "init": "svd", "epochs": 5, "patience": 0},
+        "wls": {"dim": 32, "loss": "wls", "epochs": 3},  # ALS's loss in LED's form (the large preset's)
+    }[init]
     model = from_model(LED(**params).fit(train), np.array([f"i{i}" for i in range(2000)]))
     config = RetrieverConfig(exact_below=0)
     chosen = graph_params(model, "", config)["form"]
-    assert chosen == ("ip" if init == "spectral" else "nn")
+    if init != "wls":  # (whichever wls's vectors need: the self-check below holds it to the exact answers)
+        assert chosen == ("ip" if init == "spectral" else "nn")
     assert Retriever(model, config).self_check()[""] >= 0.95
     other = RetrieverConfig(exact_below=0, form="nn" if chosen == "ip" else "ip")
     assert graph_params(model, "", other)["form"] != chosen  # a given form is kept
+    from ledrec.serve import retriever
+
+    monkeypatch.setattr(retriever, "FORMS_KEPT", 1)  # the memo is bounded: the oldest choice goes
+    graph_params(model, "", RetrieverConfig(exact_below=0, index_params={"M": 8}))
+    assert len(retriever._FORMS) == 1

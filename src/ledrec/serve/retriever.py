@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -366,7 +367,10 @@ def extend_cached_graph(
     return "extended"
 
 
-_FORMS: dict[tuple[str, str, str, str], str] = {}  # (model version, partition, index, params) → chosen form
+# (model version, partition, index, params) → chosen form, most recent last. Bounded: a long-running server
+# meets a new version per catalogue every day, and an entry for a version no longer served is dead weight.
+_FORMS: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+FORMS_KEPT = 1024
 
 
 def graph_params(model: ServingModel, partition: str, config: RetrieverConfig) -> dict[str, Any]:
@@ -377,8 +381,12 @@ def graph_params(model: ServingModel, partition: str, config: RetrieverConfig) -
     if config.form != "auto":
         return {**config.index_params, "form": config.form}
     key = (model.version, partition, config.index, json.dumps(config.index_params, sort_keys=True))
-    if key not in _FORMS:
+    if key in _FORMS:
+        _FORMS.move_to_end(key)
+    else:
         _FORMS[key] = choose_form(model, model.partitions[partition], config.index, config.index_params)
+        while len(_FORMS) > FORMS_KEPT:
+            _FORMS.popitem(last=False)  # the least recently used
     return {**config.index_params, "form": _FORMS[key]}
 
 
