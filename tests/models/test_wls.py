@@ -129,3 +129,13 @@ def test_wls_needs_two_trained_tables(params):
     train, _ = planted_task()
     with pytest.raises(ConfigError, match="wls"):
         LED(loss="wls", dim=8, epochs=1, **params).fit(train)
+
+
+def test_a_rank_the_matrix_does_not_have_is_refused_and_an_empty_item_stays_null():
+    X = _small()
+    with pytest.raises(ConfigError, match="dim must be"):
+        fit_tables(X, 7, sweeps=1)
+    X = sp.hstack([X, sp.csr_matrix((9, 1), dtype=np.float32)]).tocsr()  # item 7: no event
+    E, V, _ = fit_tables(X, 3, sweeps=2)
+    assert np.isfinite(E).all() and np.isfinite(V).all()
+    assert not E[7].any() and not V[7].any()

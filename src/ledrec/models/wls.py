@@ -40,6 +40,8 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 from tqdm.auto import tqdm
 
+from ledrec.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +69,8 @@ def conjugate_gradient(
     p = z.clone()
     rz = torch.vdot(r.view(-1), z.view(-1))
     for _ in range(iters):
+        if float(rz) == 0.0:  # solved exactly (or b = 0: an item or a catalogue without events)
+            break
         Ap = apply(p)
         step = float(rz / torch.vdot(p.view(-1), Ap.view(-1)))
         x.add_(p, alpha=step)
@@ -165,6 +169,9 @@ def fit_tables(
     √(σ_j/σ_1)), the encoder at zero; each sweep is an encoder step then a decoder step, of ``encoder_iters``
     and ``decoder_iters`` CG products (warm-started: 6 and 3 lost .0012 of amazon-cds validation Recall@20
     against 10 and 5 at 4 sweeps, for 25% less time)."""
+    n = min(X.shape)
+    if not 1 <= dim < n:
+        raise ConfigError(f"dim must be in [1, {n - 1}] for a {X.shape} matrix, got {dim}")
     problem = WeightedLeastSquares(X, confidence, regularization, reduce_power, frequency_exponent)
     binary = sp.csr_matrix(X, dtype=np.float32, copy=True)
     binary.data[:] = 1.0
