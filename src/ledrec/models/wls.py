@@ -95,6 +95,7 @@ class WeightedLeastSquares:
     ):
         X = sp.csr_matrix(X, dtype=np.float32, copy=True)
         X.data[:] = 1.0
+        self.binary = X  # (U, I) scipy, 0/1: what the SVD start factorises
         counts = np.asarray(X.sum(axis=0)).ravel() + 1.0  # (I,) n_i + 1
         # (I, 1): λ_i, the L2 weight of item i's two rows
         self.lam = torch.from_numpy(
@@ -173,9 +174,7 @@ def fit_tables(
     if not 1 <= dim < n:
         raise ConfigError(f"dim must be in [1, {n - 1}] for a {X.shape} matrix, got {dim}")
     problem = WeightedLeastSquares(X, confidence, regularization, reduce_power, frequency_exponent)
-    binary = sp.csr_matrix(X, dtype=np.float32, copy=True)
-    binary.data[:] = 1.0
-    _, singular, vt = randomized_svd(binary, dim, n_iter=n_iter, random_state=random_state)
+    _, singular, vt = randomized_svd(problem.binary, dim, n_iter=n_iter, random_state=random_state)
     V = torch.from_numpy((vt.T * np.sqrt(singular / max(singular[0], 1e-30))[None, :]).astype(np.float32))
     E = torch.zeros_like(V)
     history = []
