@@ -139,3 +139,9 @@ def test_a_rank_the_matrix_does_not_have_is_refused_and_an_empty_item_stays_null
     E, V, _ = fit_tables(X, 3, sweeps=2)
     assert np.isfinite(E).all() and np.isfinite(V).all()
     assert not E[7].any() and not V[7].any()
+
+
+def test_a_solved_model_reports_no_gradient_step():
+    train, _ = planted_task()
+    model = LED(loss="wls", dim=8, epochs=1).fit(train)
+    assert not model.sparse_gradients_ and model.history_ == [] and model.best_epoch_ == 1

@@ -419,13 +419,13 @@ class LED(TorchRecommender):
             if targets is not None:
                 raise ConfigError("led: loss='wls' fits the inputs themselves; separate targets need a gradient loss")
             encoder_vectors, vectors = self._weighted_least_squares(X)
-            log_pop = (COLD_START_BIAS * (log_pop - log_pop.mean())).astype(np.float32)  # as for spectral
         elif self.init == "svd":
             emb = self._pretrained(X if pretrain_matrix is None else pretrain_matrix)
             vectors, self.pretrain_stats_ = emb.vectors * self.init_scale, emb.stats
         elif self.init == "spectral":
             encoder_vectors, vectors = self._spectral(X if pretrain_matrix is None else pretrain_matrix)
-            # the closed form has no bias; a small popularity term orders the cold start (an empty history)
+        if self.loss == "wls" or self.init == "spectral":
+            # the solved tables have no bias; a small popularity term orders the cold start (an empty history)
             # and breaks ties (ML-1M validation NDCG@20: .2648 without, .2652 with)
             log_pop = (COLD_START_BIAS * (log_pop - log_pop.mean())).astype(np.float32)
         if vectors is None:  # random: N(0, 1/d) entries, so ‖v‖ ≈ 1, then scaled like SVD rows
@@ -440,7 +440,7 @@ class LED(TorchRecommender):
         ).to(self.device_)
         # sparse gradients: a sampled loss, trained vectors, and a step that touches few of the catalogue's rows
         sparse = (
-            self.loss != "mult"
+            self.loss not in ("mult", "wls")  # (wls takes no gradient step at all)
             and self.tuning == "full"
             and sparse_pays_off(n_items, self.batch_size, self.negatives, self.share_negatives)
         )

@@ -44,7 +44,8 @@ SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "encoder": ("choice", ("tied", "untied")),
         "reduce": ("choice", ("mean", "sqrt")),
     },
-    # LED on ALS's loss (--loss wls): its rank, confidence and L2 weight (ML-1M wanted λ 100-1,000, amazon-cds 1)
+    # LED on ALS's loss (--loss wls): its rank, confidence and L2 weight (validation: amazon-cds and Gowalla λ 100
+    # with the frequency scaling; ML-1M 100-1,000)
     "led-wls": {
         "dim": ("choice", (128, 256, 512, 1024)),
         "wls_confidence": ("log", 1.0, 100.0),
