@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install ledrec (editable) into it: `bootstrap.sh demo` installs what the
-# demo runs (ledrec and its dependencies), `bootstrap.sh test` (the default) also the dev and test tools
-# (pytest, ruff, protoc, faiss, usearch, pyspark). Idempotent and cheap when nothing changed: reinstalls
-# only when pyproject.toml changes (a test install also serves the demo).
+# Create .venv with Python 3.11 and install exactly what a lock says: `bootstrap.sh demo` what the demo runs
+# (requirements/demo.txt), `bootstrap.sh test` (the default) also the test tools and the optional engines it
+# tests (requirements/test.txt: pytest, ruff, grpcio-tools, faiss, usearch, pyspark, implicit, optuna). Every
+# file is checked against the lock's sha256 (pip --require-hashes), build dependencies of the packages built
+# from source (hnswlib) come from the same lock, and ledrec itself is installed editable on top, without
+# dependencies. Idempotent and cheap when nothing changed: reinstalls only when the lock or pyproject.toml
+# change (a test install also serves the demo). Regenerate the locks with `bash scripts/lock.sh`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,17 +24,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 profile="${1:-test}"
 case "$profile" in
-  demo) target=. ;;
-  test) target=".[dev]" ;;
+  demo|test) lock="requirements/$profile.txt" ;;
   *) echo "bootstrap.sh: unknown profile '$profile' (demo or test)" >&2; exit 2 ;;
 esac
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-installed() { [ -f ".venv/.ledrec-installed-$1" ] && [ "$(cat ".venv/.ledrec-installed-$1")" = "$want" ]; }
+want="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
+installed() { [ -f ".venv/.ledrec-installed-$1" ] && [ "$(cat ".venv/.ledrec-installed-$1")" = "$(cat "requirements/$1.txt" pyproject.toml | sha256sum | cut -d' ' -f1)" ]; }
 if ! installed "$profile" && ! { [ "$profile" = demo ] && installed test; }; then
-  echo "installing ledrec ($profile) and its dependencies into .venv (torch==2.13.0 CPU)" >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  # torch first, pinned: this machine carries its CPU wheel; a looser range pulls a multi-GB CUDA build.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet -e "$target"
+  echo "installing ledrec ($profile) and exactly the versions of $lock into .venv (torch==2.13.0 CPU)" >&2
+  pip_lock=.venv/.ledrec-pip-lock.txt  # pip itself first, from the lock: the venv's own pip predates --build-constraint
+  awk '/^pip==/ {keep = 1; print; next} keep && /^ / {print; next} {keep = 0}' "$lock" > "$pip_lock"
+  .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$pip_lock"
+  .venv/bin/python -m pip install --quiet --require-hashes --no-deps --build-constraint "$lock" -r "$lock"
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > ".venv/.ledrec-installed-$profile"
 fi

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from packaging.utils import canonicalize_name
 
 from ledrec.data.splits import EvalSet
 
@@ -29,6 +30,19 @@ def source_checksums(folder: Path) -> dict[str, str]:
         if m:
             table[m.group(1)] = m.group(2)
     return table
+
+
+def parse_lock(path: Path) -> dict[str, tuple[str, frozenset[str], frozenset[str]]]:
+    """name → (version, hashes, what it is there for) of a pip-compile file."""
+    out = {}
+    for block in re.split(r"\n(?=\S)", path.read_text()):
+        m = re.match(r"([A-Za-z0-9_.\-]+)==(\S+)", block)
+        if not m:
+            continue
+        hashes = frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+        via = re.findall(r"#[ \t]+(?:via[ \t]+)?(\S.*)$", block, re.M)
+        out[canonicalize_name(m.group(1))] = (m.group(2), hashes, frozenset(v.strip() for v in via if v != "via"))
+    return out
 
 
 def random_binary(n_users: int, n_items: int, density: float, seed: int = 0) -> sp.csr_matrix:
