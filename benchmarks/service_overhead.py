@@ -25,11 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -64,38 +60,17 @@ def _measure(port: int, requests: list[bytes], calls: int) -> list[float]:
     return times
 
 
-def _wait_serving(address: str, timeout: float) -> float:
-    """Seconds until health says SERVING (any ledrec version: written here, not imported)."""
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    t0 = time.monotonic()
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() - t0 < timeout:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:  # SERVING
-                    return time.monotonic() - t0
-            except grpc.RpcError:
-                pass
-            time.sleep(0.005)
-    raise TimeoutError(address)
-
-
 def time_to_healthy(export: str, repeats: int) -> dict[str, object]:
-    """From the start of `ledrec serve EXPORT` to health SERVING (model loaded and self-checked)."""
-    from ledrec.bench.serve import _free_port
+    """From the start of `ledrec serve EXPORT` to its ready line (health SERVING: model loaded and
+    self-checked)."""
+    from ledrec.serve.client import start_server, stop_server
 
     times = []
     for _ in range(repeats):
-        port = _free_port()
-        cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
         t0 = time.monotonic()
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
-        _wait_serving(f"127.0.0.1:{port}", 120)
+        server, _ = start_server(export)
         times.append(time.monotonic() - t0)
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        stop_server(server)
     return {"seconds": [round(t, 3) for t in times], "median_s": round(float(np.median(times)), 3)}
 
 
@@ -105,24 +80,19 @@ def _pct(times: list[float]) -> dict[str, float]:
 
 
 def over_the_wire(export: str, requests: list[bytes], calls: int, repeats: int) -> dict[str, object]:
-    from ledrec.bench.serve import _fixed_answer_server, _free_port, _wait_ready
+    from ledrec.bench.serve import _fixed_answer_server
+    from ledrec.serve.client import start_server, stop_server
+    from ledrec.serve.ports import spawn_on_port
 
     runs: dict[str, list[dict[str, float]]] = {"floor": [], "serve": []}
     for _ in range(repeats):
-        port = _free_port()
-        floor = mp.get_context("spawn").Process(target=_fixed_answer_server, args=(port, 20, False), daemon=True)
-        floor.start()
-        _wait_ready(port, 1, 30)
+        port, (floor,) = spawn_on_port(_fixed_answer_server, (20,))
         runs["floor"].append(_pct(_measure(port, requests, calls)))
         floor.terminate()
         floor.join(10)
-        port = _free_port()
-        cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
-        server = subprocess.Popen([*cmd, "--watch", "0"], stdout=subprocess.DEVNULL, start_new_session=True)
-        _wait_serving(f"127.0.0.1:{port}", 120)
-        runs["serve"].append(_pct(_measure(port, requests, calls)))
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
+        server, ready = start_server(export, "--watch", "0")
+        runs["serve"].append(_pct(_measure(ready["port"], requests, calls)))
+        stop_server(server)
     median = {k: {q: float(np.median([r[q] for r in v])) for q in ("p50_us", "p99_us")} for k, v in runs.items()}
     added = {q: round(median["serve"][q] - median["floor"][q], 1) for q in ("p50_us", "p99_us")}
     return {"runs": runs, "median": median, "added_by_the_service": added}
@@ -179,7 +149,7 @@ def in_process(export: str, requests: list[bytes], repeats: int = 5) -> dict[str
 LADDER = ("fixed answer", "+ decode", "+ retrieval", "+ response built")
 
 
-def _ladder_server(port: int, export: str, level: int) -> None:
+def _ladder_server(port: int, ready: object, export: str, level: int) -> None:
     """A server that does the first ``level`` steps of the Recommend handler (0: none, a fixed answer), on
     the same gRPC stack as `ledrec serve`: the cost of each step over the wire."""
     import asyncio
@@ -210,13 +180,14 @@ def _ladder_server(port: int, export: str, level: int) -> None:
         return response.SerializeToString()
 
     async def main() -> None:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])  # joins the port reserved for it
         handler = grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
         server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("ledrec.v1.Recommender", {"Recommend": handler}),)
         )
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
+        ready.put(os.getpid())  # type: ignore[attr-defined]
         await server.wait_for_termination()
 
     asyncio.run(main())
@@ -224,28 +195,22 @@ def _ladder_server(port: int, export: str, level: int) -> None:
 
 def ladder(export: str, requests: list[bytes], calls: int, repeats: int) -> dict[str, float]:
     """p50 over the wire of each rung of LADDER, then `ledrec serve` itself; medians of ``repeats``."""
-    from ledrec.bench.serve import _free_port, _wait_ready
+    from ledrec.serve.client import start_server, stop_server
+    from ledrec.serve.ports import spawn_on_port
 
     variants = {"ledrec serve": [], "ledrec serve --max-concurrent-rpcs 0": ["--max-concurrent-rpcs", "0"]}
     p50: dict[str, list[float]] = {name: [] for name in (*LADDER, *variants)}
     for _ in range(repeats):
         for level, name in enumerate(LADDER):
-            port = _free_port()
-            proc = mp.get_context("spawn").Process(target=_ladder_server, args=(port, export, level), daemon=True)
-            proc.start()
-            _wait_ready(port, 1, 60)
-            time.sleep(0.5)  # the model loaded before the port opened; let the process settle
+            port, (proc,) = spawn_on_port(_ladder_server, (export, level))
+            time.sleep(0.5)  # (measurement, not synchronisation: the model loaded just now; let the process settle)
             p50[name].append(_pct(_measure(port, requests, calls))["p50_us"])
             proc.terminate()
             proc.join(10)
         for name, flags in variants.items():
-            port = _free_port()
-            cmd = [sys.executable, "-m", "ledrec.cli", "serve", export, "--port", str(port), "--metrics-port", "0"]
-            server = subprocess.Popen([*cmd, "--watch", "0", *flags], stdout=subprocess.DEVNULL, start_new_session=True)
-            _wait_serving(f"127.0.0.1:{port}", 120)
-            p50[name].append(_pct(_measure(port, requests, calls))["p50_us"])
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+            server, ready = start_server(export, "--watch", "0", *flags)
+            p50[name].append(_pct(_measure(ready["port"], requests, calls))["p50_us"])
+            stop_server(server)
     return {name: round(float(np.median(v)), 1) for name, v in p50.items()}
 
 

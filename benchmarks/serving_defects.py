@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import numpy as np
 
 from ledrec.export.mips import ServingModel
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+from ledrec.serve.client import read_ready_line, start_server
 from ledrec.serve.loading import load_retriever
 from ledrec.serve.retriever import RetrieverConfig
 
@@ -177,34 +177,10 @@ except Exception as exc:
     report("serving manifest of another kind: silent fallback to the raw run", False, str(exc)[:90])
 
 
-# server-level
-def free():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+# server-level: each server binds port 0 itself and says which port in its ready line
 def serve(path, *flags):
-    port = free()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "ledrec.cli", "serve", str(path), "--port", str(port), "--metrics-port", "0", *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    ch = grpc.insecure_channel(f"127.0.0.1:{port}")
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    hs = health_pb2_grpc.HealthStub(ch)
-    t0 = time.time()
-    while time.time() - t0 < 60:
-        try:
-            if hs.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                break
-        except grpc.RpcError:
-            time.sleep(0.05)
-    return p, port, ch
+    p, ready = start_server(path, *flags, timeout=60)
+    return p, ready["port"], grpc.insecure_channel(ready["address"])
 
 
 e = tmp / "srv"
@@ -253,35 +229,22 @@ report("SIGTERM with a backlog cancels queued requests", lost > 0, f"{lost} of 3
 p.wait(30)
 ch.close()
 # port sharing with --workers 2, kill -9
-port = free()
-a = subprocess.Popen(
-    [sys.executable, "-m", "ledrec.cli", "serve", str(e), "--port", str(port), "--metrics-port", "0", "--workers", "2"],
-    stdout=subprocess.DEVNULL,
-    stderr=subprocess.DEVNULL,
-    start_new_session=True,
-)
-time.sleep(8)
+a, ready = start_server(e, "--workers", "2", stderr=subprocess.DEVNULL)
+port = ready["port"]
 f2 = tmp / "other"
 toy(seed=5).save(f2)
+second = [sys.executable, "-m", "ledrec.cli", "serve", str(f2), "--port", str(port), "--workers", "2"]
 b = subprocess.Popen(
-    [
-        sys.executable,
-        "-m",
-        "ledrec.cli",
-        "serve",
-        str(f2),
-        "--port",
-        str(port),
-        "--metrics-port",
-        "0",
-        "--workers",
-        "2",
-    ],
-    stdout=subprocess.DEVNULL,
+    [*second, "--metrics-port", "0"],
+    stdout=subprocess.PIPE,
     stderr=subprocess.DEVNULL,
+    text=True,
     start_new_session=True,
 )
-time.sleep(8)
+try:  # it serves (a ready line) or exits (the port is taken)
+    read_ready_line(b, timeout=60)
+except RuntimeError:
+    pass
 report(
     "a second --workers instance silently shares the port",
     b.poll() is None,

@@ -20,23 +20,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
+import os
 import selectors
 import socket
 import time
 
-from ledrec.bench.serve import (
-    ServeBenchConfig,
-    _fixed_answer_server,
-    _free_port,
-    _percentiles,
-    _wait_ready,
-    grpc_floor,
-)
+from ledrec.bench.serve import ServeBenchConfig, _fixed_answer_server, _percentiles, grpc_floor
+from ledrec.serve.ports import spawn_on_port
 
 
-def _echo(port: int) -> None:
-    with socket.create_server(("127.0.0.1", port)) as server:
+def _echo(port: int, ready: object) -> None:
+    with socket.create_server(("127.0.0.1", port), reuse_port=True) as server:  # joins the port reserved for it
+        ready.put(os.getpid())  # type: ignore[attr-defined]
         conn, _ = server.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while data := conn.recv(4096):
@@ -44,18 +39,8 @@ def _echo(port: int) -> None:
 
 
 def tcp_round_trip(calls: int) -> dict[str, float]:
-    port = _free_port()
-    proc = mp.get_context("spawn").Process(target=_echo, args=(port,), daemon=True)
-    proc.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            conn = socket.create_connection(("127.0.0.1", port))
-            break
-        except ConnectionRefusedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    port, (proc,) = spawn_on_port(_echo)
+    conn = socket.create_connection(("127.0.0.1", port))
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     payload, times = b"x" * 200, []
     for i in range(calls + 200):  # the first 200 warm up
@@ -76,11 +61,8 @@ def grpc_round_trips(calls: int) -> dict[str, dict[str, float]]:
 
     from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 
-    port = _free_port()
-    proc = mp.get_context("spawn").Process(target=_fixed_answer_server, args=(port, 20, False), daemon=True)
-    proc.start()
+    port, (proc,) = spawn_on_port(_fixed_answer_server, (20,))
     try:
-        _wait_ready(port, 1, timeout=60)
         request = ledrec_pb2.RecommendRequest(item_ids=[str(i) for i in range(10)], k=20)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = ledrec_pb2_grpc.RecommenderStub(channel)

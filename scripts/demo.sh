@@ -45,25 +45,27 @@ print(f"\ndaily pipeline ({report['wall_s']:.0f} s): one model per country, publ
 for name, part in report["catalogues"].items():
     print(f"  {name}: {part['decision']} {part['version']} ({part['reason']})")
 PY
-# serving: the published root, one model per country, each following its 'current' version
-port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/ledrec serve "$out/published" --port "$port" --metrics-port 0 > "$out/serve.json" 2> "$out/serve.log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-.venv/bin/python - "$out" "$port" <<'PY'
+# serving: the published root, one model per country, each following its 'current' version; the server binds
+# a port of its own choosing and names it in its ready line (printed once every model has passed its self-check)
+.venv/bin/python - "$out" <<'PY'
 import sys, grpc
 from ledrec.export import publish
 from ledrec.export.mips import ServingModel
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
-from ledrec.serve.client import wait_serving
+from ledrec.serve.client import start_server, stop_server
 
-wait_serving(f"127.0.0.1:{sys.argv[2]}", timeout=60)  # health SERVING: every model has passed its self-check
-stub = ledrec_pb2_grpc.RecommenderStub(grpc.insecure_channel(f"127.0.0.1:{sys.argv[2]}"))
-print(f"\ngRPC service on 127.0.0.1:{sys.argv[2]} (ledrec.v1.Recommender/Recommend)")
-for country, folder in sorted(publish.catalogues(f"{sys.argv[1]}/published").items()):
-    history = ServingModel.load(folder / publish.CURRENT).item_ids[:3].tolist()
-    r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=history, k=5, exclude_seen=True))
-    print(f"  {country} (model {r.model_version}): history {history} -> {[i.item_id for i in r.items]}")
-r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=["no-such-item"], k=5))
-print(f"  {country}, unknown history (cold start: most popular) -> {[i.item_id for i in r.items]}")
+published = f"{sys.argv[1]}/published"
+with open(f"{sys.argv[1]}/serve.log", "w") as log:
+    server, ready = start_server(published, stderr=log)
+try:
+    stub = ledrec_pb2_grpc.RecommenderStub(grpc.insecure_channel(ready["address"]))
+    print(f"\ngRPC service on {ready['address']} (ledrec.v1.Recommender/Recommend)")
+    for country, folder in sorted(publish.catalogues(published).items()):
+        history = ServingModel.load(folder / publish.CURRENT).item_ids[:3].tolist()
+        r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=history, k=5, exclude_seen=True))
+        print(f"  {country} (model {r.model_version}): history {history} -> {[i.item_id for i in r.items]}")
+    r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=["no-such-item"], k=5))
+    print(f"  {country}, unknown history (cold start: most popular) -> {[i.item_id for i in r.items]}")
+finally:
+    stop_server(server)
 PY

@@ -16,4 +16,4 @@ if ! command -v java >/dev/null 2>&1; then
 fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q -m "" "$@"  # every test (-m "": the slow ones too, which plain pytest leaves out)

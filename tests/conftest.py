@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,9 +11,17 @@ import pytest
 import scipy.sparse as sp
 from packaging.utils import canonicalize_name
 
+from ledrec.cli import main
 from ledrec.data.splits import EvalSet
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    selected = config.getoption("markexpr")
+    if selected:
+        return f"tests selected by -m {selected!r}: 'bash scripts/test.sh' runs the whole suite, as CI does"
+    return "the whole suite (slow tests included)"
 
 
 def shared_dataset(name: str) -> Path:
@@ -80,3 +89,10 @@ def planted_task():
         for i in items[:9]:
             tgt[u, i] = 0
     return train, EvalSet(inp.tocsr(), tgt.tocsr(), np.arange(60))
+
+
+def ledrec(capsys, *argv: str) -> dict:
+    """Run one ``ledrec`` command in this process; its stdout, parsed (the result is JSON)."""
+    capsys.readouterr()
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)

@@ -96,6 +96,7 @@ def _native_client() -> str:
     return ServeBenchConfig(serving_dir="").cpp_client
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("client", ["python", "cpp"])
 def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_path, client):
     """One short repeat of Table 4 on a 2,000-item catalogue: the stages, both load loops against
@@ -157,6 +158,7 @@ def test_stage_quantiles_interpolate_inside_the_bucket():
     assert only_overflow["p50_us"] == pytest.approx(100.0)  # beyond the last edge: the edge is all we know
 
 
+@pytest.mark.slow
 def test_peers_rows_run_measured_and_are_reused(tmp_path, capsys):
     pytest.importorskip("implicit")
     from ledrec.cli import main
@@ -173,6 +175,7 @@ def test_peers_rows_run_measured_and_are_reused(tmp_path, capsys):
     assert main(argv) == 0 and (tmp_path / "als.json").stat().st_mtime_ns == stamp  # reused, not rerun
 
 
+@pytest.mark.slow
 def test_peers_on_every_board_write_one_table(tmp_path, capsys):
     from ledrec.bench.peers import BOARDS
     from ledrec.cli import main

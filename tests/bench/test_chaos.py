@@ -9,7 +9,7 @@ import pytest
 from ledrec.bench.chaos import ChaosConfig, Oracle, hostile_requests, run_chaos
 from ledrec.serve import ledrec_pb2
 from ledrec.serve.retriever import Retriever
-from tests.serve.test_retriever import toy_model
+from tests.serve.conftest import toy_model
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ from ledrec.pretrain.spark import (
     spark_session,
 )
 
+pytestmark = pytest.mark.slow  # a Spark session starts in ~20 s; the equalities take 40 s more
+
 
 @pytest.fixture(scope="module")
 def spark():

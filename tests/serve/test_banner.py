@@ -11,8 +11,7 @@ from ledrec.simulate.ab import SimulationConfig, simulate
 from ledrec.simulate.world import ProductionConfig
 from ledrec.twostage.artifact import load_system
 from ledrec.twostage.ranker import SOURCES
-from tests.serve.test_retriever import toy_model
-from tests.serve.test_server import DEADLINE, Running
+from tests.serve.conftest import DEADLINE, Running, toy_model
 
 WORLD = ProductionConfig(n_users=1200, n_items=600, n_merchants=6, n_categories=6, categories_per_merchant=2, days=6)
 CONFIG = SimulationConfig(world=WORLD, test_days=3, warmup_days=1, led_dim=8, led_epochs=1, cbo_clusters=3)

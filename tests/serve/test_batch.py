@@ -14,7 +14,7 @@ from ledrec.data.interactions import DataError
 from ledrec.export.mips import ServingModel
 from ledrec.serve.batch import recommend, recommend_on_spark
 from ledrec.serve.retriever import Retriever, RetrieverConfig
-from tests.serve.test_retriever import toy_model
+from tests.serve.conftest import toy_model
 
 
 @pytest.fixture()

@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import subprocess
-import sys
-import time
 
 import grpc
 import pytest
 
 from ledrec.cli import main
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
-from ledrec.serve.client import read_ready_line
+from ledrec.serve.client import start_server
+from tests.serve.conftest import counter, scrape, wait_for
 
 DATA = "synthetic:n_users=400,n_items=300,n_topics=5,n_partitions=3"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -36,13 +27,11 @@ def test_run_export_serve_reload_stop(tmp_path, capsys):
     partitions = exported["partitions"]
     assert len(partitions) == 3
 
-    port = free_port()
-    cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(run_dir), "--port", str(port), "--metrics-port", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # port 0: the server binds a port of its choosing and names it on stdout, one JSON line once it serves
+    proc, ready = start_server(run_dir, timeout=60)
     try:
-        ready = read_ready_line(proc, timeout=60)  # stdout: one JSON line once the model serves
-        assert ready["address"] == f"127.0.0.1:{port}" and ready["workers"] == 1
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        assert ready["address"] == f"127.0.0.1:{ready['port']}" and ready["workers"] == 1 and ready["port"] > 0
+        channel = grpc.insecure_channel(ready["address"])
         stub = ledrec_pb2_grpc.RecommenderStub(channel)
         from ledrec.export.mips import ServingModel
 
@@ -54,7 +43,8 @@ def test_run_export_serve_reload_stop(tmp_path, capsys):
             assert got <= set(items.tolist()), f"partition {name} leaked items of another catalogue"
         version = response.model_version
         proc.send_signal(signal.SIGHUP)  # reload (same model): keeps answering
-        time.sleep(0.5)
+        reloads = lambda: counter(scrape(ready["metrics_ports"][0]), "ledrec_reloads_total", result="ok")  # noqa: E731
+        assert wait_for(lambda: reloads() == 1)
         again = stub.Recommend(ledrec_pb2.RecommendRequest(partition=name, item_ids=history, k=20), timeout=5)
         assert again.model_version == version
         channel.close()

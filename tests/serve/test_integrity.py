@@ -15,7 +15,7 @@ from ledrec.export.mips import ServingModel
 from ledrec.io import ArtifactError
 from ledrec.serve.loading import load_retriever, locate
 from ledrec.serve.retriever import RetrieverConfig
-from tests.serve.test_retriever import recall_vs_exact, toy_model
+from tests.serve.conftest import recall_vs_exact, toy_model
 
 ANN = RetrieverConfig(exact_below=0, index_params={"M": 8})
 

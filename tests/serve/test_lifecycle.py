@@ -14,56 +14,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
-from ledrec.serve.client import read_ready_line
-from tests.serve.test_retriever import toy_model
-from tests.serve.test_server import free_port
+from ledrec.serve.client import start_server, stop_server
+from tests.serve.conftest import ask, children, running, toy_model
 
 pytestmark = pytest.mark.slow
 
 
 def start(export: Path, *flags: str) -> tuple[subprocess.Popen, dict]:
-    cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(export), "--metrics-port", "0", "--exact-below", "0"]
-    proc = subprocess.Popen(
-        [*cmd, *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        return proc, read_ready_line(proc, timeout=60)
-    except RuntimeError as exc:
-        raise AssertionError(f"{exc}: {proc.stderr.read()}") from None
-
-
-def stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        return proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def ask(address: str, credentials: grpc.ChannelCredentials | None = None, **kwargs) -> ledrec_pb2.RecommendResponse:
-    channel = grpc.secure_channel(address, credentials, **kwargs) if credentials else grpc.insecure_channel(address)
-    try:
-        stub = ledrec_pb2_grpc.RecommenderStub(channel)
-        return stub.Recommend(ledrec_pb2.RecommendRequest(partition="fr", item_ids=["i1"], k=5), timeout=10)
-    finally:
-        channel.close()
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    """``ledrec serve`` on ports it binds itself (port 0), and its ready line (``port``, ``address``)."""
+    return start_server(export, "--exact-below", "0", *flags, timeout=60)
 
 
 @pytest.fixture()
@@ -76,8 +35,8 @@ def test_a_second_server_cannot_join_the_port_of_a_multi_worker_one(export, tmp_
     """With --workers N, SO_REUSEPORT let an unrelated instance (another model) silently share the port."""
     other = tmp_path / "other"
     toy_model(seed=7).save(other)
-    port = free_port()
-    first, ready = start(export, "--port", str(port), "--workers", "2")
+    first, ready = start(export, "--workers", "2")
+    port = ready["port"]
     try:
         assert ready["workers"] == 2
         version = ask(f"127.0.0.1:{port}").model_version
@@ -92,13 +51,13 @@ def test_a_second_server_cannot_join_the_port_of_a_multi_worker_one(export, tmp_
             assert str(port) in second.stderr and len(second.stderr.strip().splitlines()) == 1
         assert {ask(f"127.0.0.1:{port}").model_version for _ in range(20)} == {version}
     finally:
-        assert stop(first) == 0
+        assert stop_server(first) == 0
 
 
 def test_workers_exit_when_their_parent_is_killed(export):
     """After kill -9 of the parent the workers lived on (and kept the port)."""
-    port = free_port()
-    proc, _ = start(export, "--port", str(port), "--workers", "2", "--grace", "2")
+    proc, ready = start(export, "--workers", "2", "--grace", "2")
+    port = ready["port"]
     workers = children(proc.pid)
     assert len(workers) == 2
     os.kill(proc.pid, signal.SIGKILL)
@@ -109,7 +68,7 @@ def test_workers_exit_when_their_parent_is_killed(export):
     assert not any(running(w) for w in workers)
     again, _ = start(export, "--port", str(port))  # the port and its lock are free again
     assert ask(f"127.0.0.1:{port}").items
-    assert stop(again) == 0
+    assert stop_server(again) == 0
 
 
 @pytest.mark.parametrize(
@@ -153,21 +112,22 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 def test_tls_and_mutual_tls(export, tmp_path):
     certs = make_certificates(tmp_path)
     read = lambda name: certs[name].read_bytes()  # noqa: E731
-    port = free_port()
-    address = f"localhost:{port}"
     tls = ["--tls-cert", str(certs["server.pem"]), "--tls-key", str(certs["server.key"])]
-    proc, _ = start(export, "--port", str(port), *tls)
+    proc, ready = start(export, *tls)
+    port = ready["port"]
+    address = f"localhost:{port}"
     try:
         assert ask(address, grpc.ssl_channel_credentials(read("ca.pem"))).items
         with pytest.raises(grpc.RpcError):  # plaintext against a TLS port
             ask(f"127.0.0.1:{port}")
     finally:
-        assert stop(proc) == 0
-    proc, _ = start(export, "--port", str(port), *tls, "--tls-client-ca", str(certs["ca.pem"]))
+        assert stop_server(proc) == 0
+    proc, ready = start(export, *tls, "--tls-client-ca", str(certs["ca.pem"]))
+    address = f"localhost:{ready['port']}"
     try:
         with pytest.raises(grpc.RpcError):  # no client certificate
             ask(address, grpc.ssl_channel_credentials(read("ca.pem")))
         mutual = grpc.ssl_channel_credentials(read("ca.pem"), read("client.key"), read("client.pem"))
         assert ask(address, mutual).items
     finally:
-        assert stop(proc) == 0
+        assert stop_server(proc) == 0

@@ -8,22 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from ledrec.export.mips import ServingModel
 from ledrec.io import sha256_file
 from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig, SelfCheckError
-
-
-def toy_model(n_items: int = 400, dim: int = 8, seed: int = 0) -> ServingModel:
-    rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(n_items, dim)).astype(np.float32)
-    return ServingModel(
-        item_ids=np.array([f"i{i}" for i in range(n_items)]),
-        encoder_vectors=vectors,
-        item_vectors=vectors,
-        item_bias=rng.normal(size=n_items).astype(np.float32),
-        query_map=np.eye(dim, dtype=np.float32),
-        partitions={"fr": np.arange(0, 300), "de": np.arange(250, 400)},  # 50 items in both
-    )
+from tests.serve.conftest import exact_top, recall_vs_exact, toy_model
 
 
 @pytest.fixture(scope="module")
@@ -110,26 +97,6 @@ def test_graphs_are_cached_per_model_content(tmp_path):
     other = Retriever(toy_model(seed=1), config)  # another model: its own graphs, the old ones dropped
     assert set(other.cache_events.values()) == {"built"}
     assert len(list(tmp_path.glob("hnsw-*.bin"))) == 2 and not set(files) & set(tmp_path.glob("hnsw-*.bin"))
-
-
-def exact_top(model: ServingModel, partition: str, history: list[int], k: int) -> list[str]:
-    """The oracle: exact scores over the partition, the history left out."""
-    items = model.partitions[partition]
-    scores = model.scores(model.user_vector(np.array(history)), items)
-    keep = ~np.isin(items, history)
-    order = np.argsort(-scores[keep], kind="stable")[:k]
-    return model.item_ids[items[keep][order]].tolist()
-
-
-def recall_vs_exact(retriever: Retriever, partition: str, n: int = 30, k: int = 10) -> float:
-    rng = np.random.default_rng(5)
-    items = retriever.partitions[partition]
-    hits = []
-    for _ in range(n):
-        history = rng.choice(items, 3, replace=False).tolist()
-        got = retriever.recommend(partition, [f"i{i}" for i in history], k).item_ids
-        hits.append(len(set(got) & set(exact_top(retriever.model, partition, history, k))) / k)
-    return float(np.mean(hits))
 
 
 def test_catalogue_membership_is_part_of_the_version_and_of_the_graph_key(tmp_path):

@@ -16,63 +16,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
+from ledrec.serve import ledrec_pb2_grpc
 from ledrec.serve.retriever import RetrieverConfig
 from ledrec.serve.server import ServeConfig, serve
-from tests.serve.test_retriever import toy_model
-
-DEADLINE = 5.0
-
-
-class Running:
-    def __init__(self, run_dir: Path, **overrides):
-        self.stop = threading.Event()
-        ready = threading.Event()
-        self.ports: tuple[int, int | None] = (0, None)
-
-        def on_ready(port: int, metrics_port: int | None) -> None:
-            self.ports = (port, metrics_port)
-            ready.set()
-
-        config = ServeConfig(
-            run_dir=str(run_dir),
-            port=0,
-            metrics_port=0,
-            watch_s=0.1,
-            retriever=RetrieverConfig(exact_below=0),
-            **overrides,
-        )
-        self.thread = threading.Thread(target=serve, args=(config, on_ready, self.stop), daemon=True)
-        self.thread.start()
-        assert ready.wait(30), "server did not start"
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.ports[0]}")
-        self.stub = ledrec_pb2_grpc.RecommenderStub(self.channel)
-
-    def close(self) -> None:
-        self.channel.close()
-        self.stop.set()
-        self.thread.join(15)
-
-
-@pytest.fixture()
-def exports(tmp_path):
-    a, b = tmp_path / "model-a", tmp_path / "model-b"
-    toy_model(seed=0).save(a)
-    toy_model(seed=1).save(b)
-    link = tmp_path / "current"
-    link.symlink_to(a)
-    return link, a, b
-
-
-@pytest.fixture()
-def server(exports):
-    running = Running(exports[0])
-    yield running
-    running.close()
-
-
-def request(**kwargs):
-    return ledrec_pb2.RecommendRequest(**{"partition": "fr", "item_ids": ["i1", "i2"], "k": 10, **kwargs})
+from tests.serve.conftest import DEADLINE, Running, counter, metrics_text, request, toy_model, wait_for
 
 
 def test_recommend_contract(server):
@@ -137,7 +84,7 @@ def test_hot_reload_through_the_symlink_fails_no_request(server, exports):
     clients = [threading.Thread(target=hammer) for _ in range(3)]
     for c in clients:
         c.start()
-    time.sleep(0.3)
+    assert wait_for(lambda: len(answers) >= 30)  # under load before the switch
     tmp = link.with_name("next")
     tmp.symlink_to(b)
     os.replace(tmp, link)  # atomic switch of the symlink, as a deploy would do
@@ -165,7 +112,10 @@ def test_graceful_stop_lets_the_request_in_flight_finish(exports, monkeypatch):
 
     original = Retriever.recommend
 
+    inside = threading.Event()
+
     def slow(self, *args, **kwargs):
+        inside.set()
         time.sleep(0.5)
         return original(self, *args, **kwargs)
 
@@ -174,7 +124,7 @@ def test_graceful_stop_lets_the_request_in_flight_finish(exports, monkeypatch):
     result: list = []
     call = threading.Thread(target=lambda: result.append(running.stub.Recommend(request(), timeout=DEADLINE)))
     call.start()
-    time.sleep(0.2)  # the request is inside the handler now
+    assert inside.wait(DEADLINE)  # the request is inside the handler now
     running.stop.set()
     call.join(10)
     running.thread.join(15)
@@ -184,18 +134,6 @@ def test_graceful_stop_lets_the_request_in_flight_finish(exports, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ honest service
-def metrics_text(server: Running) -> str:
-    return urllib.request.urlopen(f"http://127.0.0.1:{server.ports[1]}/metrics", timeout=DEADLINE).read().decode()
-
-
-def counter(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(f"{name} ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 RECOMMEND = "ledrec.v1.Recommender/Recommend"
 
 
@@ -249,15 +187,6 @@ def test_messages_to_clients_are_bounded_and_carry_no_internal_text(server, monk
     assert counter(metrics_text(server), "ledrec_requests_total", method=RECOMMEND, code="INTERNAL") == 1
 
 
-def wait_for(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_refused_reload_keeps_the_old_model_and_is_not_retried_until_the_files_change(server, exports, caplog):
     """A broken export behind the symlink: the old code logged a reload as ok (falling back to the raw
     run, or serving a broken model), or retried and printed a traceback at every poll."""
@@ -301,15 +230,14 @@ def test_health_is_not_serving_until_the_model_has_passed_its_self_check(exports
         return original(*args, **kwargs)
 
     monkeypatch.setattr(server_module, "load_retriever", slow)
-    port = free_port()
     stop = threading.Event()
-    config = ServeConfig(
-        run_dir=str(exports[0]), port=port, metrics_port=None, retriever=RetrieverConfig(exact_below=0)
-    )
-    thread = threading.Thread(target=serve, args=(config, None, stop), daemon=True)
+    config = ServeConfig(run_dir=str(exports[0]), port=0, metrics=False, retriever=RetrieverConfig(exact_below=0))
+    bound: list[int] = []
+    thread = threading.Thread(target=serve, args=(config, None, stop, bound.append), daemon=True)
     thread.start()
     try:
-        assert loading.wait(10)
+        assert loading.wait(10) and bound
+        port = bound[0]
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         health = health_pb2_grpc.HealthStub(channel)
         not_yet = health.Check(health_pb2.HealthCheckRequest(), timeout=DEADLINE).status
@@ -331,7 +259,7 @@ def test_a_start_on_a_broken_export_raises_before_serving(tmp_path):
 
     toy_model().save(tmp_path / "e")
     corrupt.query_map_shape(tmp_path / "e")
-    config = ServeConfig(run_dir=str(tmp_path / "e"), port=0, metrics_port=None)
+    config = ServeConfig(run_dir=str(tmp_path / "e"), port=0, metrics=False)
     with pytest.raises(ArtifactError, match="query_map"):
         serve(config)
 
@@ -406,14 +334,6 @@ def listening_addresses(port: int) -> set[str]:
                 words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # per-word little-endian
                 found.add(str(ipaddress.ip_address(words)))
     return found
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_client_errors_are_logged_at_a_limited_rate(caplog):

@@ -46,7 +46,7 @@ from ledrec.bench import corrupt
 from ledrec.config import option
 from ledrec.errors import ConfigError
 from ledrec.export.mips import ServingModel
-from ledrec.serve.client import read_ready_line
+from ledrec.serve.client import start_server
 from ledrec.serve.loading import load_serving_model
 from ledrec.serve.retriever import RetrieverConfig, retriever_version
 
@@ -295,23 +295,17 @@ class Server:
 
     def __init__(self, path: Path, config: ChaosConfig, log: Path) -> None:
         self.path, self.config = path, config
-        self.port, self.metrics = _free_port(), _free_port()
-        cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(path), "--port", str(self.port)]
-        cmd += ["--metrics-port", str(self.metrics), "--workers", str(config.workers)]
-        cmd += ["--watch", str(config.watch_s), "--grace", str(config.grace_s)]
-        cmd += ["--exact-below", str(config.exact_below), "--max-request-bytes", str(config.max_request_bytes)]
-        self.cmd = cmd
+        flags = ["--workers", str(config.workers), "--watch", str(config.watch_s), "--grace", str(config.grace_s)]
+        flags += ["--exact-below", str(config.exact_below), "--max-request-bytes", str(config.max_request_bytes)]
         self.err = open(log, "a")  # closed in stop()
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err, text=True, start_new_session=True)
-        try:  # a first start at a million items builds graphs for minutes
-            ready = read_ready_line(self.proc, timeout=1800)
+        try:  # a first start at a million items builds graphs for minutes; ports: its own (port 0)
+            self.proc, ready = start_server(path, *flags, timeout=1800, stderr=self.err)
         except RuntimeError as exc:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.err.close()
             raise RuntimeError(f"{exc}; see {log}") from None
         self.start_s = time.monotonic() - t0
-        self.metrics_ports = ready["metrics_ports"]
+        self.port, self.metrics_ports = ready["port"], ready["metrics_ports"]
         import grpc
 
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
@@ -381,14 +375,6 @@ def _rss_mb(pids: list[int]) -> float:
         except OSError:
             pass
     return round(total / 1024, 1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------ phases
@@ -694,8 +680,8 @@ class Chaos:
         name, breaks = job
         target = corrupt.copy_export(self.a, work / f"start-{_slug(name)}", with_cache=False)
         breaks(target)
-        cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(target), "--port", str(_free_port())]
-        cmd += ["--metrics-port", "0", "--workers", str(self.config.workers)]
+        cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(target), "--port", "0", "--metrics-port", "0"]
+        cmd += ["--workers", str(self.config.workers)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:

@@ -91,7 +91,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ServeConfig,
         args,
         run_dir=args.run_dir,
-        metrics_port=None if args.metrics_port == 0 else args.metrics_port,
         retriever=retriever,
     )
     if args.check:

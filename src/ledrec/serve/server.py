@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import fcntl
 import gc
 import inspect
 import json
@@ -36,10 +35,8 @@ import logging
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +54,7 @@ from ledrec.export import publish
 from ledrec.io import ArtifactError
 from ledrec.serve import ledrec_pb2
 from ledrec.serve.loading import EXPORT, RUN, SERVING_DIR, load_retriever, locate
+from ledrec.serve.ports import PortLock, reserve_port
 from ledrec.serve.retriever import RequestError, Retriever, RetrieverConfig, clip
 
 log = logging.getLogger(__name__)
@@ -77,7 +75,10 @@ class ServeConfig:
     port: int = option(50051, "gRPC port")
     workers: int = option(1, "processes sharing the port (use the number of cores)")
     metrics_host: str = option("127.0.0.1", "address of the Prometheus endpoint (independent of --host)")
-    metrics_port: int | None = option(9100, "Prometheus port (0: none)")
+    metrics: bool = option(True, "expose Prometheus metrics on --metrics-host:--metrics-port")
+    metrics_port: int = option(
+        9100, "Prometheus port (0: one the kernel picks, named in the ready line); worker i of N: this port + i"
+    )
     watch_s: float = option(2.0, "seconds between checks of RUN_DIR for a new model (0: SIGHUP only)", "--watch")
     grace_s: float = option(5.0, "seconds a SIGTERM leaves accepted requests to finish", "--grace")
     max_request_bytes: int = option(
@@ -107,7 +108,7 @@ class ServeConfig:
                 raise ConfigError(message)
 
         need(0 <= self.port <= 65535, f"--port must be in 0..65535, not {self.port}")
-        need(self.metrics_port is None or 0 <= self.metrics_port <= 65535, "--metrics-port must be in 0..65535")
+        need(0 <= self.metrics_port <= 65535, f"--metrics-port must be in 0..65535, not {self.metrics_port}")
         need(1 <= self.workers <= 256, f"--workers must be in 1..256, not {self.workers}")
         need(self.watch_s >= 0 and self.grace_s >= 0, "--watch and --grace must be >= 0")
         need(self.max_request_bytes >= 1024, "--max-request-bytes must be >= 1024")
@@ -556,18 +557,23 @@ def serve(
     config: ServeConfig,
     on_ready: Callable[[int, int | None], None] | None = None,
     stop: threading.Event | None = None,
+    on_listening: Callable[[int], None] | None = None,
 ) -> None:
     """Run one server process until SIGTERM/SIGINT (or ``stop`` is set, for in-process use). Port 0 picks a
-    free port; ``on_ready(grpc_port, metrics_port)`` is called once a model has passed its self-check and
-    health says SERVING. A model that cannot serve raises ArtifactError before that.
+    free port; ``on_listening(grpc_port)`` is called once it listens (health NOT_SERVING: the model is still
+    loading), ``on_ready(grpc_port, metrics_port)`` once a model has passed its self-check and health says
+    SERVING. A model that cannot serve raises ArtifactError before that.
 
     The server is gRPC's asyncio one: a request is handled on the event loop, without the hop to a handler
     thread (and the GIL hand-over) of the threaded server; the work itself is ~0.1 ms of numpy and hnswlib."""
-    asyncio.run(_serve(config, on_ready, stop or threading.Event()))
+    asyncio.run(_serve(config, on_ready, stop or threading.Event(), on_listening))
 
 
 async def _serve(
-    config: ServeConfig, on_ready: Callable[[int, int | None], None] | None, stop: threading.Event
+    config: ServeConfig,
+    on_ready: Callable[[int, int | None], None] | None,
+    stop: threading.Event,
+    on_listening: Callable[[int], None] | None = None,
 ) -> None:
     metrics = Metrics()
     catalogues = Catalogues(config.run_dir, config.retriever, metrics)
@@ -578,7 +584,7 @@ async def _serve(
     port = _bind(server, config)
     http_server = None
     metrics_port = None
-    if config.metrics_port is not None:
+    if config.metrics:
         try:
             http_server, _ = start_http_server(config.metrics_port, addr=config.metrics_host, registry=metrics.registry)
         except OSError as exc:
@@ -589,6 +595,8 @@ async def _serve(
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
+    if on_listening is not None:
+        on_listening(port)
     try:
         await asyncio.to_thread(catalogues.load, True)  # health answers NOT_SERVING meanwhile
         if (Path(config.run_dir) / "system").is_dir():  # a two-stage directory: the Banner call too
@@ -670,27 +678,6 @@ def _bind(server: grpc.aio.Server, config: ServeConfig) -> int:
 
 
 # ------------------------------------------------------------------------------------------ processes
-class PortLock:
-    """An exclusive lock per port, so that no second ``ledrec serve`` joins a port (SO_REUSEPORT would let
-    it, silently splitting the traffic between two models). The parent takes it; its workers inherit the
-    descriptor, so it holds until the last process of the group has exited."""
-
-    def __init__(self, port: int) -> None:
-        self.path = Path(tempfile.gettempdir()) / f"ledrec-serve-{os.getuid()}-{port}.lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(self.fd)
-            raise ConfigError(
-                f"port {port} is already served by another 'ledrec serve' (pid {holder}); stop it or choose "
-                "another --port"
-            ) from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
-
-
 def check(config: ServeConfig) -> dict[str, Any]:
     """``ledrec serve --check``: what serving would load, validated and self-checked, without binding a port
     (ArtifactError if it would not serve). Also the pre-publication check of a new export."""
@@ -749,7 +736,7 @@ def _supervise(config: ServeConfig, out: Any) -> int:
     signals, restart a worker that dies, and exit with the first one's status if it dies at start-up."""
     # a missing or foreign directory: one error, not one per worker
     publish.catalogues(config.run_dir) if publish.is_published(config.run_dir) else locate(config.run_dir)
-    reserve = _reserve_port(config.host, config.port)  # holds the port (and picks it, for port 0)
+    reserve = reserve_port(config.host, config.port)  # holds the port (and picks it, for port 0)
     port = reserve.getsockname()[1]
     lock = PortLock(port)
     ready_r, ready_w = os.pipe()
@@ -811,20 +798,6 @@ def _supervise(config: ServeConfig, out: Any) -> int:
                     p.kill()
         reserve.close()
     return status
-
-
-def _reserve_port(host: str, port: int) -> socket.socket:
-    """A socket bound (never listening) to the port with SO_REUSEPORT, so the workers can join it and
-    nothing without SO_REUSEPORT can take it meanwhile."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot bind {host}:{port} ({exc.strerror})") from None
-    return sock
 
 
 def worker_main(argv: list[str]) -> int:
