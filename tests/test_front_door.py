@@ -135,6 +135,17 @@ def test_user_errors_are_one_line_and_exit_2(argv, tmp_path, monkeypatch, capsys
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
+def test_a_missing_native_load_generator_is_refused_before_any_work(tmp_path, capsys):
+    """`bench serve --client cpp` without the built client was refused only after ~80 s of building the
+    catalogue."""
+    out = tmp_path / "bench"
+    argv = ["bench", "serve", "--client", "cpp", "--cpp-client", str(tmp_path / "no-such-client"), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no-such-client" in err and "grpc_load/build.sh" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing built, nothing written
+
+
 def test_every_command_has_help_built_lazily():
     for command in HELP:
         with pytest.raises(SystemExit) as exc:
@@ -210,3 +221,95 @@ def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
     assert large.loss == "mult-css" and large.share_negatives == "batch" and large.mult_after == 21
     solved = ledrec.LED(preset="large", epochs=1, dim=8).fit(ledrec.Interactions.from_events(users, items))
     assert solved.loss == "wls" and solved.reduce == "sqrt" and solved.encoder_ == "untied"
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A small LED fitted on events with their own ids (the front door's path)."""
+    rng = np.random.default_rng(0)
+    users = [f"u{u}" for u in range(60) for _ in range(8)]
+    items = [str((u % 6) * 10 + rng.integers(10)) for u in range(60) for _ in range(8)]
+    return ledrec.LED(dim=8).fit(ledrec.Interactions.from_events(users, items))
+
+
+def test_a_dataframe_or_table_given_to_fit_is_refused_with_the_fix():
+    """`LED().fit(df)` trained a 4-item model on the column names."""
+    import pandas as pd
+    import pyarrow as pa
+
+    events = {"user": ["u1", "u1", "u2"], "item": ["a", "b", "a"], "event": ["view"] * 3, "timestamp": [1, 2, 3]}
+    for table in (pd.DataFrame(events), pa.table(events), [[1, 0], [0, 1]], "events.parquet"):
+        with pytest.raises(ledrec.InputError, match=r"Interactions.from_events\(table\['user'\], table\['item'\]\)"):
+            ledrec.LED(dim=2).fit(table)
+    with pytest.raises(ConfigError, match="no interactions"):
+        ledrec.EASE().fit(np.zeros((3, 4)))
+    with pytest.raises(ConfigError, match="negative, NaN"):
+        ledrec.Popularity().fit(np.array([[1.0, np.nan]]))
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True, "5"])
+def test_recommend_refuses_a_k_that_is_not_a_positive_int(fitted, k):
+    """k=0 returned [] and k=-1 every item."""
+    with pytest.raises(ConfigError, match="k must be an int >= 1"):
+        fitted.recommend_ids(["1", "2"], k=k)
+    with pytest.raises(ConfigError, match="k must be an int >= 1"):
+        fitted.recommend(np.zeros((1, fitted.n_items)), k=k)
+
+
+def test_a_string_history_is_refused_not_read_as_characters(fitted):
+    """`recommend_ids("50")` took the string as the history ['5', '0']."""
+    with pytest.raises(ledrec.InputError, match=r"for one item, \['50'\]"):
+        fitted.recommend_ids("50", k=3)
+    with pytest.raises(ledrec.InputError, match="allowed must be a list"):
+        fitted.recommend_ids(["50"], k=3, allowed="12")
+    assert [i for i, _ in fitted.recommend_ids(["50"], k=3)] == [i for i, _ in fitted.recommend_ids([50], k=3)]
+
+
+def test_a_saved_model_serves_and_exports_and_other_folders_say_what_they_are(fitted, tmp_path, capsys):
+    """A `model.save()` folder given to `ledrec export` / `serve` said "not a serving export (kind
+    serving-model)", which read as if it were one, and named no fix."""
+    saved = tmp_path / "saved"
+    fitted.save(saved)
+    assert main(["serve", str(saved), "--check"]) == 0
+    check = json.loads(capsys.readouterr().out)
+    assert check["ok"] and check["items"] == fitted.n_items
+    assert main(["export", str(saved)]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(saved / "serving")
+    assert main(["serve", str(saved), "--check"]) == 0  # now the export inside it
+    assert json.loads(capsys.readouterr().out)["source"] == "export"
+    anonymous = ledrec.EASE(lam=10.0).fit(fitted.score(np.eye(fitted.n_items, dtype=np.float32)) > 0)
+    bare = tmp_path / "bare"
+    anonymous.save(bare)
+    ledrec.Interactions.from_events(["u"], ["i"]).save(tmp_path / "events")
+    for folder, says in [
+        (bare, "'ease' model cannot be served"),
+        (tmp_path / "events", "artifact of kind 'interactions'"),
+        (tmp_path, "not a folder ledrec wrote"),
+    ]:
+        assert main(["serve", str(folder), "--check"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
+    assert main(["serve", str(tmp_path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "a serving export (ledrec export RUN_DIR)" in err and "a saved model (model.save(DIR) in Python)" in err
+
+
+def test_a_closed_stdout_ends_a_command_quietly(tmp_path):
+    """`ledrec pipeline status ROOT | head -1`: a BrokenPipeError traceback."""
+    from ledrec.export import publish
+    from ledrec.export.mips import from_model
+
+    rng = np.random.default_rng(0)
+    model = ledrec.SVD(dim=4).fit(rng.random((50, 30)) < 0.2)
+    folder = publish.register(tmp_path / "root", "fr")
+    from_model(model, np.arange(30).astype(str)).save(tmp_path / "staged")
+    version = publish.new_version_name("x" * 12)
+    publish.add_version(folder, tmp_path / "staged", version)
+    publish.switch(folder, version, {"decision": "published"})
+    for argv in (["pipeline", "status", str(tmp_path / "root")], ["info", "--data", DATA]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ledrec.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        proc.stdout.close()  # the reader is gone before the command writes its result
+        err = proc.stderr.read()
+        assert proc.wait(60) == 141 and err == "", (argv, err)

@@ -29,7 +29,7 @@ _EXPORTS = {
     **dict.fromkeys(("Retriever", "RetrieverConfig"), "ledrec.serve.retriever"),
     "load_retriever": "ledrec.serve.loading",
     "ArtifactError": "ledrec.io",
-    "ConfigError": "ledrec.errors",
+    **dict.fromkeys(("ConfigError", "InputError"), "ledrec.errors"),
 }
 __all__ = sorted(_EXPORTS)
 

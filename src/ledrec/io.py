@@ -140,7 +140,7 @@ def read_manifest(directory: str | os.PathLike[str], kind: str | None = None) ->
     if not isinstance(manifest, dict) or not isinstance(manifest.get("arrays", {}), dict):
         raise ArtifactError(f"{path}: not an ledrec manifest (expected an object with an 'arrays' table)")
     if kind is not None and manifest.get("kind") != kind:
-        raise ArtifactError(f"{directory}: artifact kind is {manifest.get('kind')!r}, expected {kind!r}")
+        raise ArtifactError(f"{directory}: holds a {manifest.get('kind')!r} artifact, not the {kind!r} one needed here")
     return manifest
 
 

@@ -24,10 +24,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,10 +33,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ledrec.bench.ann import synthetic_catalogue
+from ledrec.errors import ConfigError
 from ledrec.export.mips import ServingModel
 from ledrec.io import write_json
-from ledrec.serve.client import read_ready_line
+from ledrec.serve.client import start_server, stop_server
 from ledrec.serve.loading import load_retriever
+from ledrec.serve.ports import spawn_on_port
 from ledrec.serve.retriever import Retriever, RetrieverConfig
 
 if TYPE_CHECKING:
@@ -62,6 +61,16 @@ class ServeBenchConfig:
     # at 1M items and 1,000 QPS it measured p50 912 µs where the Python generator measured 1,353 µs: README)
     client: str = "python"
     cpp_client: str = str(Path(__file__).resolve().parents[3] / "benchmarks" / "grpc_load" / "build" / "ledrec-load")
+
+    def validate(self) -> None:
+        """ConfigError for what cannot run, before any work (building a catalogue takes minutes)."""
+        if self.client not in ("python", "cpp"):
+            raise ConfigError(f"--client must be python or cpp, not {self.client!r}")
+        if self.client == "cpp" and not os.access(self.cpp_client, os.X_OK):
+            raise ConfigError(
+                f"--client cpp: no load generator at {self.cpp_client}; build it (bash benchmarks/grpc_load/build.sh) "
+                "or give --cpp-client PATH"
+            )
 
 
 def synthetic_export(out: str | Path, n_items: int, dim: int, seed: int = 0) -> tuple[ServingModel, list[list[str]]]:
@@ -116,6 +125,7 @@ def serve_bench(
     export) and the requests are its test users' histories (:func:`held_out_histories`); without, a
     synthetic catalogue of ``n_items`` × ``dim`` is exported into ``out`` (once: a second call reuses it and
     its histories) and served."""
+    config.validate()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if data is not None:
@@ -312,44 +322,23 @@ def _percentiles(seconds: list[float] | np.ndarray) -> dict[str, float]:
     return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)), "n": len(us)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
-    """Start ``ledrec serve`` (its own processes), then drive it from a load-generator process."""
-
-    port, metrics = _free_port(), _free_ports(config.workers)  # worker i serves metrics on metrics + i
-    cmd = [sys.executable, "-m", "ledrec.cli", "serve", config.serving_dir, "--port", str(port)]
-    cmd += ["--workers", str(config.workers), "--metrics-port", str(metrics), "--ef", str(config.ef), "--watch", "0"]
-    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    """Start ``ledrec serve`` (its own processes, on ports it binds itself), then drive it from a load-generator
+    process."""
+    flags = ["--workers", str(config.workers), "--ef", str(config.ef), "--watch", "0"]
+    # every worker serving; a first start builds the graph (its log: on our stderr)
+    server, ready = start_server(config.serving_dir, *flags, timeout=900, stderr=None)
     try:
-        read_ready_line(server, timeout=900)  # every worker serving; a first start builds the graph
-        return _drive(config, port, [metrics + i for i in range(config.workers)])
+        return _drive(config, ready["port"], ready["metrics_ports"])
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_server(server)
 
 
 def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
     """The same load against the same gRPC stack (asyncio server, as many processes on one port) whose handler
     returns a fixed k-item answer: what the transport alone costs on this machine, the floor under any model."""
-
-    port = _free_port()
-    ctx = mp.get_context("spawn")
-    procs = [
-        ctx.Process(target=_fixed_answer_server, args=(port, config.k, config.workers > 1), daemon=True)
-        for _ in range(config.workers)
-    ]
-    for p in procs:
-        p.start()
+    port, procs = spawn_on_port(_fixed_answer_server, (config.k,), processes=config.workers)
     try:
-        _wait_ready(port, config.workers, timeout=60)
         return _drive(config, port)
     finally:
         for p in procs:
@@ -357,7 +346,9 @@ def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
             p.join(10)
 
 
-def _fixed_answer_server(port: int, k: int, reuse_port: bool) -> None:
+def _fixed_answer_server(port: int, ready: Any, k: int) -> None:
+    """A Recommend handler that returns a fixed k-item answer, on ``port`` (SO_REUSEPORT: see
+    :func:`ledrec.serve.ports.spawn_on_port`)."""
     import asyncio
 
     import grpc
@@ -373,22 +364,14 @@ def _fixed_answer_server(port: int, k: int, reuse_port: bool) -> None:
             return answer
 
     async def main() -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 1)])
         ledrec_pb2_grpc.add_RecommenderServicer_to_server(FixedAnswer(), server)
         server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
+        ready.put(os.getpid())
         await server.wait_for_termination()
 
     asyncio.run(main())
-
-
-def _wait_ready(port: int, workers: int, timeout: float) -> None:
-    import grpc
-
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    grpc.channel_ready_future(channel).result(timeout=timeout)
-    channel.close()
-    time.sleep(2.0 if workers > 1 else 0.2)  # the other workers up too (each loads the cached graph)
 
 
 def _drive(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None = None) -> dict[str, Any]:
@@ -460,20 +443,6 @@ def _native_phase(cmd: list[str], out: Path, timeout: float, metrics_ports: list
         result["send_lag"] = _percentiles(np.fromfile(f"{out}.lag.f64"))
         result["server"] = stage_quantiles(before, _scrape_stages(metrics_ports)) if before is not None else {}
     return result
-
-
-def _free_ports(n: int) -> int:
-    """A base port with ``n`` consecutive free ports (the server's workers bind them a moment later)."""
-    for _ in range(100):
-        base = _free_port()
-        try:
-            for i in range(n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + i))
-            return base
-        except OSError:
-            continue
-    raise OSError(f"no {n} consecutive free ports found")
 
 
 def _scrape_stages(ports: list[int]) -> dict[str, dict[float, float]]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -98,7 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # (a closed stdout shows here, not in the interpreter's exit)
+        return status
+    except BrokenPipeError:
+        # whoever read stdout stopped (`ledrec pipeline status ROOT | head -1`): nothing more to say to it, no
+        # traceback; the status a process killed by SIGPIPE gets, as other Unix tools in a pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (DataError, ArtifactError, ConfigError, FileNotFoundError, argparse.ArgumentTypeError) as exc:
         nested = (getattr(args, a, None) for a in ("bench", "simulate_command", "pipeline_command"))
         command = " ".join(c for c in (args.command, *nested) if c)

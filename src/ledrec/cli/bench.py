@@ -307,6 +307,7 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         client=args.client,
         **({"cpp_client": args.cpp_client} if args.cpp_client else {}),
     )
+    config.validate()  # before reading any data or building a catalogue
     data = served_run_data(args)
     text = serve_bench(
         config,

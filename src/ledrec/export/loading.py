@@ -15,29 +15,31 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from ledrec.export.mips import ServingModel, catalogues_from_events, is_export
-from ledrec.io import MANIFEST, ArtifactError
+from ledrec.export.directory import EXPORT, MODEL, RUN, SERVING_DIR, TWO_STAGE, expect, identify
+from ledrec.export.mips import KIND, ServingModel, catalogues_from_events, is_export
+from ledrec.io import MANIFEST, read_manifest
 
-SERVING_DIR = "serving"  # RUN_DIR/serving: what `ledrec export` writes
-EXPORT, RUN = "export", "run"  # what a served directory is
+EXPORT_KINDS = (EXPORT, RUN, MODEL)  # what serving reads: an export, or a run / saved model exported on the fly
 
 
-def locate(path: str | os.PathLike[str]) -> tuple[str, Path]:
-    """(EXPORT, the export's folder) or (RUN, the run directory); ArtifactError for anything else."""
+def locate(path: str | os.PathLike[str], command: str = "this command") -> tuple[str, Path]:
+    """(EXPORT, the export's folder) or (RUN, a run directory or a saved model, exported on the fly: see
+    :meth:`ServingModel.from_run`); an ArtifactError naming what ``path`` is for anything else
+    (:func:`ledrec.export.directory.expect`). A folder with a manifest or a ``serving/`` folder is judged by
+    it, so a broken export is an error naming its file, never a fallback to the run beside it."""
     path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(f"{path}: no such directory")
-    if (path / MANIFEST).exists():
-        if not is_export(path):
-            raise ArtifactError(f"{path / MANIFEST}: not a serving export (kind serving-model)")
-        return EXPORT, path
-    if (path / SERVING_DIR).exists():
-        if not is_export(path / SERVING_DIR):
-            raise ArtifactError(f"{path / SERVING_DIR / MANIFEST}: missing or not a serving export")
-        return EXPORT, path / SERVING_DIR
-    if (path / "model" / MANIFEST).is_file():
+    kind = identify(path)
+    if kind == EXPORT:
+        where = path if is_export(path) else path / SERVING_DIR
+        if not is_export(where):
+            read_manifest(where, KIND)  # the precise reason: missing, unreadable, another kind
+        return EXPORT, where
+    if kind in (RUN, MODEL, TWO_STAGE):
         return RUN, path
-    raise ArtifactError(f"{path}: neither a serving export ('ledrec export') nor a run directory ('ledrec run --out')")
+    if (path / MANIFEST).exists():
+        read_manifest(path)  # an unreadable manifest: its own error, naming the file
+    expect(path, EXPORT_KINDS, command)  # raises: what it is instead, and what makes what is needed
+    raise AssertionError("unreachable")
 
 
 def load_serving_model(path: str | os.PathLike[str]) -> ServingModel:

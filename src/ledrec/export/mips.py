@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ledrec.io import ArtifactError, load_artifact, read_manifest, save_artifact
+from ledrec.errors import ConfigError, check_k
+from ledrec.io import MANIFEST, ArtifactError, load_artifact, read_manifest, save_artifact
 
 DEFAULT_PARTITION = ""  # a model exported without partitions serves one catalogue under this name
 KIND = "serving-model"
@@ -179,11 +180,12 @@ class ServingModel:
         ``exclude``, same shape), an empty history answered by the highest biases — by matrix products over
         chunks of users sized to ``memory_mb`` of scores. ``histories``: (n, I) 0/1 in this model's item
         indices. Returns item indices (n, k), -1 where the catalogue has fewer items, and scores (-inf there)."""
+        k = check_k(k)
         catalogue = self.partitions[_single(self.partitions) if partition is None else partition]
         n = histories.shape[0]
         histories = sp.csr_matrix(histories, dtype=np.float32)
         if histories.shape[1] != len(self.item_ids):
-            raise ValueError(f"histories have {histories.shape[1]} items, the model {len(self.item_ids)}")
+            raise ConfigError(f"histories have {histories.shape[1]} items, the model {len(self.item_ids)}")
         excluded = histories if exclude is None else sp.csr_matrix(exclude, dtype=np.float32)
         excluded = excluded[:, catalogue].tocsr()  # (n, |catalogue|): what may not be answered
         lengths = np.diff(histories.indptr).astype(np.float32)
@@ -288,16 +290,27 @@ class ServingModel:
 
     @classmethod
     def from_run(cls, run_dir: str | os.PathLike[str]) -> ServingModel:
-        """The serving form of a run directory (``ledrec run --out``) of a servable model, one catalogue,
-        read with numpy only (the arrays LED and SVD save), so that serving never needs the training stack."""
+        """The serving form of a run directory (``ledrec run --out``: ``model/`` and ``items/``) or of a saved
+        model (``model.save(DIR)``, which keeps its item ids) of a servable model, one catalogue, read with
+        numpy only (the arrays LED and SVD save), so that serving never needs the training stack."""
         run_dir = Path(run_dir)
-        arrays, manifest = load_artifact(run_dir / "model", kind="model")
+        saved = (run_dir / MANIFEST).is_file()  # model.save(DIR) itself, not a run directory around it
+        model_dir = run_dir if saved else run_dir / "model"
+        arrays, manifest = load_artifact(model_dir, kind="model")
         name = manifest.get("model")
         if name not in SERVABLE_MODELS:
             raise ArtifactError(
-                f"{run_dir / 'model'}: a {name!r} model cannot be served by inner-product retrieval; export led or svd"
+                f"{model_dir}: a {name!r} model cannot be served by inner-product retrieval; export led or svd"
             )
-        ids, _ = load_artifact(run_dir / "items", kind="vocabulary")
+        if saved:
+            ids = {"item_ids": arrays["item_ids"]} if "item_ids" in arrays else {}
+            if not ids:
+                raise ArtifactError(
+                    f"{run_dir}: the saved model has no item ids; fit it on ledrec.Interactions (or set "
+                    "model.item_ids) before model.save"
+                )
+        else:
+            ids, _ = load_artifact(run_dir / "items", kind="vocabulary")
         if "item_vectors_" not in arrays or "item_ids" not in ids:
             raise ArtifactError(f"{run_dir}: the run lacks item_vectors_ or its item ids")
         vectors = np.ascontiguousarray(arrays["item_vectors_"], dtype=np.float32)
@@ -374,10 +387,10 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         vectors = model.item_vectors_
         bias, qmap, reduce = np.zeros(len(vectors), np.float32), np.eye(vectors.shape[1], dtype=np.float32), "mean"
     else:
-        raise ValueError(f"model {name!r} cannot be served by inner-product retrieval; export led or svd")
+        raise ConfigError(f"model {name!r} cannot be served by inner-product retrieval; export led or svd")
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(item_ids) != len(vectors):
-        raise ValueError(f"{len(item_ids)} item ids for {len(vectors)} item vectors")
+    if isinstance(item_ids, str | bytes) or len(item_ids) != len(vectors):
+        raise ConfigError(f"{len(item_ids)} item ids for {len(vectors)} item vectors (model.item_ids has them)")
     return ServingModel(
         item_ids=np.asarray(item_ids).astype(str),
         encoder_vectors=vectors if encoder is None else encoder,

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from ledrec.config import Option
 from ledrec.data.interactions import Interactions
 from ledrec.data.splits import EvalSet
-from ledrec.errors import ConfigError
+from ledrec.errors import ConfigError, InputError, check_ids, check_k
 from ledrec.evaluate.ranking import top_k
 from ledrec.io import load_artifact, save_artifact
 
@@ -92,7 +92,8 @@ class Recommender(ABC):
 
     def recommend(self, X: sp.csr_matrix, k: int = 20, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices (n, k), best first, and their scores; the history's items excluded."""
-        X = sp.csr_matrix(X, dtype=np.float32)
+        k = check_k(k)
+        X = self._check_input(X)
         scores = np.array(self.score(X), dtype=np.float32, copy=True)
         idx = top_k(scores, k, exclude=X if exclude_seen else None)
         return idx, np.take_along_axis(scores, idx, axis=1)
@@ -105,10 +106,12 @@ class Recommender(ABC):
         restricts the answer to those ids. Needs the item ids: fit on an
         :class:`~ledrec.data.interactions.Interactions`, or set ``item_ids``."""
         self._check_fitted()
+        k, history = check_k(k), check_ids(history)
+        allowed = None if allowed is None else check_ids(allowed, "allowed")
         if self.item_ids is None:
             raise ConfigError(f"{self.name}: no item ids; fit on Interactions (or set model.item_ids) first")
         index = self._id_index()
-        known = np.unique([index[i] for i in map(str, history) if i in index]).astype(np.int64)
+        known = np.unique([index[i] for i in history if i in index]).astype(np.int64)
         row = sp.csr_matrix(
             (np.ones(len(known), np.float32), (np.zeros(len(known), np.int64), known)), (1, self.n_items)
         )
@@ -117,7 +120,7 @@ class Recommender(ABC):
             scores[known] = -np.inf
         if allowed is not None:
             keep = np.zeros(len(scores), dtype=bool)
-            keep[[index[i] for i in map(str, allowed) if i in index]] = True
+            keep[[index[i] for i in allowed if i in index]] = True
             scores[~keep] = -np.inf
         top = np.argsort(-scores, kind="stable")[: min(k, int(np.isfinite(scores).sum()))]
         return [(str(self.item_ids[i]), float(scores[i])) for i in top]
@@ -139,7 +142,27 @@ class Recommender(ABC):
         if isinstance(X, Interactions):
             self.item_ids = X.items.ids
             X = X.to_csr()
-        return sp.csr_matrix(X, dtype=np.float32)
+        X = self._as_matrix(X, "fit")
+        if X.shape[0] == 0 or X.shape[1] == 0 or X.nnz == 0:
+            raise ConfigError(f"{self.name}.fit: no interactions to learn from (a {X.shape[0]} x {X.shape[1]} matrix)")
+        return X
+
+    def _as_matrix(self, X: Any, method: str) -> sp.csr_matrix:
+        """``X`` (a scipy sparse matrix or a 2-D numeric numpy array of users × items, finite and >= 0) as
+        float32 CSR; anything else — a DataFrame or Arrow table of events above all, which scipy would turn
+        into a matrix of its column names — an :class:`InputError` saying what to pass."""
+        if not (sp.issparse(X) or isinstance(X, np.ndarray)):
+            raise InputError(
+                f"{self.name}.{method} takes ledrec.Interactions or a users x items matrix (scipy.sparse or a "
+                f"2-D numpy array), not {type(X).__module__.split('.')[0]}.{type(X).__name__}; for a table of "
+                "events: ledrec.Interactions.from_events(table['user'], table['item'])"
+            )
+        if X.ndim != 2 or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise InputError(f"{self.name}.{method}: a 2-D numeric matrix is needed, not {X.ndim}-D of {X.dtype}")
+        X = sp.csr_matrix(X, dtype=np.float32)
+        if not np.all(np.isfinite(X.data)) or (X.data < 0).any():
+            raise ConfigError(f"{self.name}.{method}: the matrix holds negative, NaN or infinite values")
+        return X
 
     @property
     def n_items(self) -> int:
@@ -149,11 +172,11 @@ class Recommender(ABC):
         if not hasattr(self, "n_items_"):
             raise RuntimeError(f"{self.name} is not fitted; call fit() first")
 
-    def _check_input(self, X: sp.csr_matrix) -> sp.csr_matrix:
+    def _check_input(self, X: Any) -> sp.csr_matrix:
         self._check_fitted()
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = self._as_matrix(X, "score")
         if X.shape[1] != self.n_items_:
-            raise ValueError(f"{self.name}: histories have {X.shape[1]} items, the model {self.n_items_}")
+            raise ConfigError(f"{self.name}: histories have {X.shape[1]} items, the model {self.n_items_}")
         return X
 
     # ------------------------------------------------------------------ persistence

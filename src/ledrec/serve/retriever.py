@@ -115,6 +115,8 @@ class Retriever:
         allowed_item_ids: list[str] | None = None,
     ) -> Recommendation:
         cfg = self.config
+        if isinstance(item_ids, str | bytes) or isinstance(allowed_item_ids, str | bytes):
+            raise RequestError("item ids come as a list: a single string would be read as one id per character")
         if not 0 < k <= cfg.max_k:
             raise RequestError(f"k must be in 1..{cfg.max_k}, not {k}")
         if len(item_ids) > cfg.max_history:
