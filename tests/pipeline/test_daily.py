@@ -13,25 +13,7 @@ from ledrec.export import publish
 from ledrec.export.mips import ServingModel
 from ledrec.pipeline import config as pipeline_config
 from ledrec.pipeline.daily import holdout_metrics, run_pipeline
-from tests.pipeline.conftest import write_days
-
-LED = {"dim": 16, "epochs": 3, "batch_size": 256, "patience": 0}
-
-
-def settings(events, out, **overrides):
-    return pipeline_config.load(
-        None, {"events": str(events), "out": str(out), "holdout_users": 400, **overrides}, led=dict(LED)
-    )
-
-
-def worse(events, out, work):
-    """A deliberately worse model: P learned over frozen *random* vectors stays near popularity (docs/led.md,
-    Figure 2), trained for one epoch; its own work folder, so nothing of the good runs is reused."""
-    return pipeline_config.load(
-        None,
-        {"events": str(events), "out": str(out), "holdout_users": 400, "work_dir": str(work)},
-        led={**LED, "init": "random", "epochs": 1},
-    )
+from tests.pipeline.conftest import settings, worse, write_days
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +35,10 @@ def test_first_run_publishes_each_catalogue(first_day):
         folder = out / name
         assert publish.current(folder) == part["version"] and os.path.islink(folder / "current")
         release = json.loads((folder / "current" / "release.json").read_text())
-        assert release["catalogue"] == name and release["metrics"]["holdout"]["recall@20"] > 0.05
+        # ahead of the most popular items on the same holdout, by a margin (random ranking of ~150 items: ~.13)
+        holdout = release["metrics"]["holdout"]["recall@20"]
+        assert release["catalogue"] == name and holdout > 1.2 * release["metrics"]["popularity"]["recall@20"]
+        assert part["popularity"] == release["metrics"]["popularity"]
         assert release["code"]["ledrec"] and release["inputs"]["events_digest"] == report["window"]["events_digest"]
         model = ServingModel.load(folder / "current")  # a valid serving export, one catalogue: this one
         assert list(model.partitions) == [name] and model.version == release["content_version"]
@@ -109,7 +94,7 @@ def test_a_pretraining_window_counts_pairs_of_timelines(first_day, tmp_path):
         < part["stages"]["pretrain"]["cooccurrence_nnz"]
         < report["catalogues"]["country0"]["stages"]["pretrain"]["cooccurrence_nnz"]
     )
-    assert part["candidate"]["recall@20"] > 0.05
+    assert part["candidate"]["recall@20"] > 1.2 * part["popularity"]["recall@20"]
 
 
 def test_retention_keeps_the_newest_and_the_current(tmp_path):

@@ -12,10 +12,9 @@ from ledrec.export import publish
 from ledrec.export.mips import ServingModel
 from ledrec.pipeline.daily import run_pipeline
 from ledrec.serve import ledrec_pb2
-from tests.pipeline.conftest import write_days
-from tests.pipeline.test_daily import settings
-from tests.pipeline.test_serving import ledrec
-from tests.serve.test_server import Running
+from tests.conftest import ledrec
+from tests.pipeline.conftest import settings, write_days
+from tests.serve.conftest import Running
 
 
 def test_new_items_of_the_day_are_served_after_a_fold_in(tmp_path, capsys):

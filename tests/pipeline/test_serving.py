@@ -3,7 +3,6 @@ version by itself with zero failed requests; a model the gate refuses never reac
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -11,13 +10,12 @@ import grpc
 import numpy as np
 import pyarrow.parquet as pq
 
-from ledrec.cli import main
 from ledrec.export.mips import ServingModel
 from ledrec.pipeline.daily import run_pipeline
 from ledrec.serve import ledrec_pb2
-from tests.pipeline.conftest import write_days
-from tests.pipeline.test_daily import LED, worse
-from tests.serve.test_server import Running
+from tests.conftest import ledrec
+from tests.pipeline.conftest import LED, worse, write_days
+from tests.serve.conftest import Running
 
 DEADLINE = 5.0
 
@@ -55,19 +53,12 @@ class Client(threading.Thread):
         assert len(self.seen[name]) >= count, (name, self.seen[name])
 
 
-def ledrec(capsys, *argv: str) -> dict:
-    """Run one ``ledrec`` command in this process; its stdout, parsed (the result is JSON)."""
-    capsys.readouterr()
-    assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_published_versions_reach_a_running_server_without_a_failed_request(tmp_path, capsys):
     events, out = tmp_path / "events", tmp_path / "published"
     write_days(events, np.arange(15))
     config = tmp_path / "daily.toml"
     config.write_text(
-        f'events = "{events}"\nout = "{out}"\nholdout_users = 400\n\n[led]\n'
+        f'events = "{events}"\nout = "{out}"\nholdout_users = 400\nmin_holdout_users = 20\n\n[led]\n'
         + "".join(f"{k} = {v}\n" for k, v in LED.items())
     )
     first = ledrec(capsys, "pipeline", str(config), "--quiet")  # the one command of the daily job

@@ -11,6 +11,9 @@ from ledrec.cli.common import add_parsers
 from ledrec.config import number
 
 ACTIONS = ("run", "status", "rollback")
+# `ledrec pipeline run`'s exit status when the gate refused a catalogue's new model (the report is printed
+# all the same): a scheduler must be able to tell it from success (0) and from a user error (2)
+EXIT_REFUSED = 3
 
 
 def register(sub: Any, name: str | None = None) -> None:
@@ -26,7 +29,9 @@ def _parser_pipeline(sub: Any) -> None:
         "Parquet file or folder) -> PMI + randomized SVD -> LED -> export and index -> holdout (the last day) "
         "-> quality gate against the published model -> a new immutable version, 'current' switched "
         "atomically; a running 'ledrec serve ROOT' picks it up. 'ledrec pipeline CONFIG' is 'ledrec pipeline "
-        "run CONFIG'.",
+        f"run CONFIG'. Exit status of run: 0 every catalogue published or unchanged, {EXIT_REFUSED} the gate "
+        "refused a catalogue's new model (the published one keeps serving; the JSON report is printed all the "
+        "same), 2 a user error (one line on stderr).",
     )
     actions = p.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
     _parser_run(actions)
@@ -50,7 +55,10 @@ def _parser_run(actions: Any) -> None:
         help="run the daily job for every catalogue (resumable; prints the report as JSON)",
         description="Settings come from CONFIG (TOML: the keys below, LED's options in a [led] table), then "
         "from the flags given. Each stage's output is kept under WORK (default OUT/.work) keyed by its inputs: "
-        "a stage whose inputs did not change is reused, and a killed run resumes.",
+        "a stage whose inputs did not change is reused, and a killed run resumes. The report (JSON, stdout) "
+        "has a 'warnings' list (a holdout too small to decide on, a timestamp read as milliseconds, …), also "
+        f"said on stderr. Exit status: 0 published or unchanged, {EXIT_REFUSED} the gate refused a catalogue's "
+        "new model (the report is printed all the same), 2 a user error.",
     )
     p.add_argument("config", nargs="?", default=None, help="a TOML file (optional when the flags say everything)")
     g = p.add_argument_group("pipeline options (also keys of CONFIG)")
@@ -81,8 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     overrides = {o.name: getattr(args, o.name) for o in OPTIONS}
     config = load(args.config, overrides, led=dict(parse_assignment(a) for a in args.led))
-    print(json.dumps(run_pipeline(config, progress=not args.quiet), indent=2))
-    return 0
+    report = run_pipeline(config, progress=not args.quiet)
+    print(json.dumps(report, indent=2))
+    refused = any(part["decision"] == "refused" for part in report["catalogues"].values())
+    return EXIT_REFUSED if refused else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ silently dropped or guessed.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ import pyarrow.csv as pacsv
 
 from ledrec.data.interactions import DataError, Interactions, Vocabulary, encode_shared
 
+log = logging.getLogger(__name__)
 FORMATS = ("movielens-csv", "movielens-dat", "movielens-udata", "recbole-inter", "bars", "pairs", "events")
 EVENT_FILE_SUFFIXES = (".parquet", ".pq", ".csv", ".tsv")
 
@@ -230,7 +234,7 @@ def _ratings(cols: dict[str, np.ndarray], path: Path) -> Interactions:
         items=items,
         feedback_types=("rating",),
         rating=cols["rating"].astype(np.float32),
-        timestamp=cols["timestamp"].astype(np.int64),
+        timestamp=numeric_seconds(cols["timestamp"], str(path), "timestamp"),
         source=str(path),
     )
 
@@ -288,7 +292,7 @@ def read_recbole_inter(path: str | os.PathLike[str]) -> Interactions:
         items=items,
         feedback_types=("rating",) if "rating" in data else ("interaction",),
         rating=data["rating"].astype(np.float32) if "rating" in data else None,
-        timestamp=data["timestamp"].astype(np.int64) if "timestamp" in data else None,
+        timestamp=numeric_seconds(data["timestamp"], str(path), "timestamp") if "timestamp" in data else None,
         source=str(path),
     )
 
@@ -474,10 +478,18 @@ def choose_columns(present: Sequence[str], columns: dict[str, str] | None, where
 
 
 def events_from_table(
-    table: pa.Table, chosen: dict[str, str], where: str, default_event: str = "interaction", first_row: int = 1
+    table: pa.Table,
+    chosen: dict[str, str],
+    where: str,
+    default_event: str = "interaction",
+    first_row: int = 1,
+    time_unit: TimeUnit | None = None,
 ) -> Interactions:
     """The :class:`Interactions` of an Arrow table whose columns ``chosen`` names (:func:`choose_columns`);
-    ``first_row``: the file line of the table's first row, for error messages (2 in a CSV with a header)."""
+    ``first_row``: the file line of the table's first row, for error messages (2 in a CSV with a header);
+    ``time_unit``: the timestamp column's unit when the caller has decided it over more than this table
+    (a streamed log: :class:`~ledrec.data.stream.EventSource`), else :func:`time_unit` decides it here."""
+    check_column_types({name: table.schema.field(name).type for name in chosen.values()}, chosen, where)
     unit = "line" if first_row == 2 else "row"
 
     def column(role: str) -> pa.ChunkedArray:
@@ -487,12 +499,12 @@ def events_from_table(
             raise DataError(f"{where}: {unit} {first + first_row}: missing value in column {chosen[role]!r}")
         return col
 
-    users, u = _encode_arrow(column("user"))
-    items, i = _encode_arrow(column("item"))
+    users, u = _encode_arrow(column("user"), where, chosen["user"])
+    items, i = _encode_arrow(column("item"), where, chosen["item"])
     feedback = None
     feedback_types: tuple[str, ...] = (default_event,)
     if "event" in chosen:
-        types, codes = _encode_arrow(column("event"))
+        types, codes = _encode_arrow(column("event"), where, chosen["event"])
         if len(types) > 127:
             raise DataError(f"{where}: {len(types)} distinct event types; at most 127 are supported")
         # Known types in funnel order (view before click before sale), unknown ones after, by name.
@@ -501,16 +513,13 @@ def events_from_table(
         feedback = np.argsort(order).astype(np.int8)[codes]
     timestamp = None
     if "timestamp" in chosen:
-        timestamp = _timestamps(column("timestamp"), where, chosen["timestamp"])
+        timestamp = _timestamps(column("timestamp"), where, chosen["timestamp"], time_unit)
     partition, partitions = None, None
     if "partition" in chosen:
-        partitions, partition = _encode_arrow(column("partition"))
+        partitions, partition = _encode_arrow(column("partition"), where, chosen["partition"])
     rating = None
     if "rating" in chosen:
-        col = column("rating")
-        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
-            raise DataError(f"{where}: column {chosen['rating']!r} must be numeric, found {col.type}")
-        rating = col.to_numpy().astype(np.float32)
+        rating = column("rating").to_numpy().astype(np.float32)
     return Interactions(
         user=u,
         item=i,
@@ -535,21 +544,55 @@ def _funnel_rank(name: str) -> int:
 
 def _read_table(path: Path) -> pa.Table:
     suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
 
+        try:
             return pq.read_table(path)
-        delimiter = "\t" if suffix == ".tsv" else ","
-        return pacsv.read_csv(
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable(path, exc, "Parquet") from None
+    delimiter = "\t" if suffix == ".tsv" else ","
+    try:
+        table = pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(strings_can_be_null=True),
         )
-    except (pa.ArrowInvalid, OSError) as exc:
-        if suffix in (".csv", ".tsv"):
-            _scan_header_table(path, "\t" if suffix == ".tsv" else ",")
-        raise DataError(f"{path}: {exc}") from exc
+    except (pa.ArrowException, OSError) as exc:
+        _scan_header_table(path, delimiter)
+        raise DataError(f"{path}: {arrow_reason(exc)}") from None
+    warn_if_cut(path)
+    return table
+
+
+def unreadable(path: str | os.PathLike[str], exc: BaseException, kind: str) -> DataError:
+    """The one-line error for a file that pyarrow cannot open as ``kind`` (a file cut short while it was
+    written, an empty file, another format under a .parquet name)."""
+    return DataError(
+        f"{path}: not a readable {kind} file ({arrow_reason(exc)}); it may have been cut short while being "
+        "written: write it again, or move it out of the way"
+    )
+
+
+def arrow_reason(exc: BaseException) -> str:
+    """pyarrow's message without the parts that repeat the path, first sentence only (one line)."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^.*?(?:source|from) '[^']*'[.:]?\s*(?:Is this a '\w+' file\?:\s*)?", "", text)
+    text = re.sub(r"^.*?(?:source|from) '[^']*'[.:]?\s*", "", text)  # a nested "Could not open … source '…':"
+    return text.split(". ")[0].rstrip(".")[:300] or type(exc).__name__
+
+
+def warn_if_cut(path: str | os.PathLike[str]) -> None:
+    """A text file whose last line has no line end was most likely cut short while being written (every
+    writer ends its lines): its last row may be partial and yet parse, e.g. a timestamp missing its last
+    digits. Said on stderr, not refused: a hand-written file may simply lack the final newline."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) not in (b"\n", b"\r"):
+            log.warning("%s: the last line has no line end: if the file was cut short, its last row is partial", path)
 
 
 def _scan_header_table(path: Path, delimiter: str) -> None:
@@ -563,21 +606,218 @@ def _scan_header_table(path: Path, delimiter: str) -> None:
                 )
 
 
-def _encode_arrow(col: pa.ChunkedArray) -> tuple[Vocabulary, np.ndarray]:
-    """Vocabulary + int32 codes of an Arrow column: integer ids sort numerically, others as strings."""
+# --------------------------------------------------------------------------------------------- column types
+def column_kind(kind: pa.DataType) -> str:
+    """A column's Arrow type as one word: integer, float, string, binary, timestamp, date, bool, or the
+    type itself (a list, a struct: nothing a role accepts). Dictionary columns count as their values."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    for word, test in (
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+        ("binary", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t)),
+        ("timestamp", pa.types.is_timestamp),
+        ("date", pa.types.is_date),
+        ("bool", pa.types.is_boolean),
+    ):
+        if test(kind):
+            return word
+    return str(kind)
+
+
+_IDS = ("integer", "float", "string", "binary")
+ROLE_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "user": (_IDS, "integers or strings"),
+    "item": (_IDS, "integers or strings"),
+    "event": (_IDS, "strings (view, click, sale…)"),
+    "partition": (_IDS, "strings or integers"),
+    "timestamp": (("integer", "float", "timestamp", "date"), ""),
+    "rating": (("integer", "float"), "numeric"),
+}
+
+
+def check_column_types(types: dict[str, pa.DataType], chosen: dict[str, str], where: str) -> None:
+    """DataError naming the column when a role's column has a type that role cannot take (ids that are
+    lists, ratings that are text, timestamps that are text): one rule for the file readers and the
+    streamed log. ``types``: column name → Arrow type."""
+    for role, name in chosen.items():
+        kind = types[name]
+        allowed, what = ROLE_KINDS[role]
+        if column_kind(kind) in allowed or column_kind(kind) == "null":  # (all missing: reported as such)
+            continue
+        if role == "timestamp":
+            raise DataError(time_type_message(where, name, kind))
+        if role == "rating":
+            raise DataError(f"{where}: column {name!r} must be numeric, found {kind}")
+        raise DataError(f"{where}: column {name!r} ({role}) is {kind}; {role} values must be {what}")
+
+
+def time_type_message(where: str, name: str, kind: pa.DataType) -> str:
+    hint = (
+        ": parse the text first (pandas.to_datetime, pyarrow.compute.strptime)" if column_kind(kind) == "string" else ""
+    )
+    return (
+        f"{where}: column {name!r} must be a number of seconds (or ms, µs, ns) since the epoch or a timestamp, "
+        f"found {kind}{hint}"
+    )
+
+
+def _encode_arrow(col: pa.ChunkedArray, where: str, name: str) -> tuple[Vocabulary, np.ndarray]:
+    """Vocabulary + int32 codes of an Arrow column: integer ids sort numerically, others as strings.
+    Float ids (pandas writes an integer column with a hole as float) must be whole numbers: 1.0 is id 1,
+    1.5 or NaN is an error, not an id "1.5" or "nan"."""
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, col.type.value_type)
+    if pa.types.is_floating(col.type):
+        values = col.to_numpy()
+        bad = ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():
+            raise DataError(
+                f"{where}: row {int(np.flatnonzero(bad)[0]) + 1}: column {name!r} holds {values[bad][0]!r}: "
+                "ids must be integers or strings"
+            )
+        return Vocabulary.encode(values.astype(np.int64))
     if pa.types.is_integer(col.type):
         return Vocabulary.encode(col.to_numpy())
-    col = pc.cast(col, pa.string())
+    try:
+        col = pc.cast(col, pa.string())
+    except pa.ArrowException as exc:  # binary that is not UTF-8
+        raise DataError(f"{where}: column {name!r}: {arrow_reason(exc)}") from None
     uniques = pc.unique(col)
     uniques = uniques.take(pc.sort_indices(uniques))
     codes = pc.index_in(col, value_set=uniques).to_numpy().astype(np.int32)
     return Vocabulary(np.asarray(uniques.to_numpy(zero_copy_only=False)).astype(str)), codes
 
 
-def _timestamps(col: pa.ChunkedArray, path: Path | str, name: str) -> np.ndarray:
-    """Seconds since the epoch from an integer, float or timestamp column."""
-    if pa.types.is_timestamp(col.type):
-        return pc.cast(pc.cast(col, pa.timestamp("s")), pa.int64()).to_numpy()
-    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-        return col.to_numpy().astype(np.int64)
-    raise DataError(f"{path}: column {name!r} must be a number of seconds or a timestamp, found {col.type}")
+# --------------------------------------------------------------------------------------------- time
+@dataclass(frozen=True)
+class TimeUnit:
+    """How a timestamp column's raw numbers become seconds since the epoch: ``floor(raw * mul / div)``."""
+
+    name: str
+    mul: int = 1
+    div: int = 1
+
+    def seconds(self, raw: np.ndarray) -> np.ndarray:
+        """int64 seconds of raw values (floats floored: 12.7 s is second 12, as for a cut by time)."""
+        if raw.dtype.kind == "f":
+            return np.floor(raw * (self.mul / self.div)).astype(np.int64)
+        return raw.astype(np.int64) * self.mul // self.div
+
+    def raw(self, seconds: int) -> int:
+        """The smallest raw value that is at ``seconds`` or later: a filter on the raw column that keeps
+        exactly the rows :meth:`seconds` puts at or after it."""
+        return -((-seconds * self.div) // self.mul)
+
+
+SECONDS = TimeUnit("seconds")
+MILLISECONDS = TimeUnit("milliseconds", 1, 10**3)
+MICROSECONDS = TimeUnit("microseconds", 1, 10**6)
+NANOSECONDS = TimeUnit("nanoseconds", 1, 10**9)
+DAYS = TimeUnit("days", 86_400, 1)
+ARROW_UNITS = {"s": SECONDS, "ms": MILLISECONDS, "us": MICROSECONDS, "ns": NANOSECONDS}
+# Plausible times: after 1973-03-03 (1e8 s) and before 2100-01-01. Seconds up to 2100 stay below 4.1e9 and
+# milliseconds of any date after 1973 are above 1e11, so the ranges of the four units never overlap.
+LATEST_SECOND = 4_102_444_800  # 2100-01-01T00:00:00Z
+EARLIEST_SECOND = 100_000_000  # 1973-03-03T09:46:40Z
+
+
+def _unit_of(magnitude: float, floor: float) -> TimeUnit | None:
+    """The unit in which ``magnitude`` is a time before 2100 and after 1973 — in seconds, after ``floor``
+    seconds (0: 1970 on, small counters) —, or None."""
+    for unit in (SECONDS, MILLISECONDS, MICROSECONDS, NANOSECONDS):
+        after = floor if unit is SECONDS else EARLIEST_SECOND * unit.div
+        if after <= magnitude < LATEST_SECOND * unit.div:
+            return unit
+    return None
+
+
+def time_unit(kind: pa.DataType, lo: float, hi: float, where: str, name: str) -> TimeUnit:
+    """The unit of a timestamp column, from its Arrow type and its smallest and largest values.
+
+    * An Arrow timestamp or date column carries its unit: it is used as it is.
+    * A number column is seconds since the epoch when its largest magnitude is below 4.1e9 (2100-01-01);
+      milliseconds when it lies in [1e11, 4.1e12), microseconds in [1e14, 4.1e15), nanoseconds in
+      [1e17, 4.1e18) — a time between 1973 and 2100 in that unit, as every event logger writes. The
+      conversion is said on stderr (a log at WARNING, naming the column and the unit): a 7-day holdout of
+      a log in milliseconds read as seconds holds a few minutes of events, without a word otherwise.
+    * A column whose largest magnitude is in none of these ranges (4.1e9 to 1e11, say: seconds after 2100,
+      milliseconds before 1973), or whose smallest value is a plausible time in a coarser unit than its
+      largest (a folder of files in seconds and files in milliseconds), is a DataError: no unit would put
+      its events in a true order, and a time split on it would be meaningless.
+
+    Values below 1e8 are accepted in any column (1970-based counters, synthetic logs: day 0 is 0).
+    """
+    word = column_kind(kind)
+    if word == "timestamp":
+        return ARROW_UNITS[kind.unit]
+    if word == "date":
+        return DAYS if pa.types.is_date32(kind) else MILLISECONDS
+    if word not in ("integer", "float"):
+        raise DataError(time_type_message(where, name, kind))
+    magnitude = max(abs(lo), abs(hi))
+    unit = _unit_of(magnitude, floor=0)
+    if unit is None:
+        raise DataError(
+            f"{where}: column {name!r} holds {hi:.4g}, not a time since the epoch before 2100 in seconds, "
+            "milliseconds, microseconds or nanoseconds: write times in one of those units"
+        )
+    smallest = min(abs(lo), abs(hi))
+    coarser = _unit_of(smallest, floor=EARLIEST_SECOND)
+    if unit is not SECONDS and coarser is not None and coarser is not unit:
+        raise DataError(
+            f"{where}: column {name!r} mixes units: its smallest value {smallest:.4g} is a time in {coarser.name} "
+            f"({_date(coarser.seconds(np.array([smallest]))[0])}), its largest {magnitude:.4g} one in {unit.name} "
+            f"({_date(unit.seconds(np.array([magnitude]))[0])}); write every file in one unit"
+        )
+    if unit is not SECONDS:
+        log.warning("%s", unit_note(where, name, unit, hi))
+    return unit
+
+
+def unit_note(where: str, name: str, unit: TimeUnit, hi: float) -> str:
+    """What :func:`time_unit` says of a number column it reads in another unit than seconds."""
+    latest = _date(unit.seconds(np.array([hi]))[0])
+    return f"{where}: column {name!r} holds {unit.name} since the epoch (max {hi:.3g}: {latest}); read as {unit.name}"
+
+
+def numeric_seconds(values: np.ndarray, where: str, name: str, unit: TimeUnit | None = None) -> np.ndarray:
+    """int64 seconds since the epoch of a number array, its unit decided by :func:`time_unit` unless given;
+    NaN or infinity is a DataError naming the row."""
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0]) + 1
+            raise DataError(f"{where}: row {row}: column {name!r} holds {values[bad][0]}, not a time")
+    if len(values) == 0:
+        return values.astype(np.int64)
+    kind = pa.from_numpy_dtype(values.dtype)
+    unit = unit or time_unit(kind, float(values.min()), float(values.max()), where, name)
+    return unit.seconds(values)
+
+
+def raw_times(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A time column's raw numbers as numpy (int64 in the column's unit for timestamps and dates)."""
+    if pa.types.is_timestamp(col.type) or pa.types.is_date64(col.type):
+        return pc.cast(col, pa.int64()).to_numpy()
+    if pa.types.is_date32(col.type):
+        return pc.cast(col, pa.int32()).to_numpy().astype(np.int64)
+    return col.to_numpy()
+
+
+def _timestamps(col: pa.ChunkedArray, where: str, name: str, unit: TimeUnit | None = None) -> np.ndarray:
+    """Seconds since the epoch from an integer, float, timestamp or date column (:func:`time_unit`)."""
+    if column_kind(col.type) not in ("integer", "float", "timestamp", "date"):
+        raise DataError(time_type_message(where, name, col.type))
+    raw = raw_times(col)
+    if unit is None and column_kind(col.type) in ("timestamp", "date"):
+        unit = time_unit(col.type, 0, 0, where, name)
+    return numeric_seconds(raw, where, name, unit)
+
+
+def _date(seconds: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(int(seconds), dt.UTC).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError):
+        return f"{int(seconds)} s"

@@ -4,7 +4,8 @@
 
     ROOT/
       published.json              marker: {"kind": "ledrec-published", "catalogues": {name: folder}}
-      <folder>/                    one catalogue (country, merchant), trained independently
+      <folder>/                    one catalogue (country, merchant), trained independently; a log without a
+                                   partition column has one, named "all" (UNPARTITIONED)
         current -> versions/<V>    what serves: a relative symlink, switched atomically (os.replace)
         versions/<V>/              immutable: a serving export (manifest.json, .npy, index-cache/) and
                                    release.json (inputs, config, code version, metrics, checksums)
@@ -14,7 +15,11 @@ A version directory is written in full under a temporary name and renamed into `
 ``current`` moves to it, so a reader sees either the old model or the whole new one. The service follows
 ``current`` by itself (its hot reload watches where the link resolves), and ``rollback`` is a link switch.
 
-Only the standard library and ``ledrec.io``: the service reads this layout without the training stack.
+A root written before the unpartitioned catalogue had a name holds it as ``""`` in the folder ``%``: it is
+read, served and published to as it is (:func:`unpartitioned`), never renamed under a running service.
+
+Only the standard library, ``ledrec.io`` and ``ledrec.export.directory``: the service reads this layout
+without the training stack.
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ledrec.export.directory import PUBLISHED, PUBLISHED_MARKER, expect
 from ledrec.io import ArtifactError, write_json
 
-MARKER = "published.json"
+MARKER = PUBLISHED_MARKER
 KIND = "ledrec-published"
+# The one catalogue of a log without a partition column. A request need not name it (a one-catalogue root
+# answers partition ""), and a partition value "all" of another log is refused beside it (the pipeline).
+UNPARTITIONED = "all"
+LEGACY_UNPARTITIONED = ""  # its name in roots written before it had one (folder "%")
 CURRENT, VERSIONS, RELEASES, RELEASE = "current", "versions", "releases.jsonl", "release.json"
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -40,7 +50,8 @@ _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 def folder_name(catalogue: str) -> str:
     """A catalogue's folder: its name when that is a plain file name, else a percent-encoding of it, or a
     hash of it when that would be too long (a partition value is data: it must never become ``..``, a
-    path, or a name the file system refuses). The marker maps names to folders."""
+    path, or a name the file system refuses). The marker maps names to folders. (``""`` maps to ``%``: the
+    folder of :data:`LEGACY_UNPARTITIONED`, which only roots of earlier versions hold.)"""
     if _SAFE.fullmatch(catalogue):
         return catalogue
     quoted = "%" + quote(catalogue, safe="")
@@ -51,9 +62,16 @@ def is_published(root: str | os.PathLike[str]) -> bool:
     return (Path(root) / MARKER).is_file()
 
 
-def catalogues(root: str | os.PathLike[str]) -> dict[str, Path]:
-    """Catalogue name → its folder, from the marker (ArtifactError when it is missing or malformed)."""
+def catalogues(root: str | os.PathLike[str], command: str = "this command") -> dict[str, Path]:
+    """Catalogue name → its folder, from the marker. ArtifactError when it is malformed, or when ``root``
+    is not a published root: naming what it is instead (a run, an export, …) and ``command``."""
     root = Path(root)
+    if not (root / MARKER).exists():
+        parent = root.resolve().parent
+        if (parent / MARKER).is_file() and root.name in _folders(parent):
+            name = _folders(parent)[root.name]
+            raise ArtifactError(f"{root}: catalogue {name[:64]!r} of the published root {parent}: give the root")
+        expect(root, (PUBLISHED,), command)  # raises: what the folder is, and what makes a published root
     try:
         marker = json.loads((root / MARKER).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -69,11 +87,33 @@ def catalogues(root: str | os.PathLike[str]) -> dict[str, Path]:
     return out
 
 
+def unpartitioned(root: str | os.PathLike[str]) -> str:
+    """The name under which ``root`` holds (or will hold) the one catalogue of a log without a partition
+    column: :data:`UNPARTITIONED`, or ``""`` where an earlier version published it so (a running service
+    follows that folder: renaming it would leave the service on the old model)."""
+    legacy = is_published(root) and LEGACY_UNPARTITIONED in catalogues(root)
+    return LEGACY_UNPARTITIONED if legacy else UNPARTITIONED
+
+
+def _folders(root: Path) -> dict[str, str]:
+    """Folder → catalogue name, from the marker as it is (empty when it cannot be read)."""
+    try:
+        names = json.loads((root / MARKER).read_text()).get("catalogues", {})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return {}
+    return {str(folder): str(name) for name, folder in names.items()} if isinstance(names, dict) else {}
+
+
 def register(root: str | os.PathLike[str], catalogue: str) -> Path:
-    """Add a catalogue to the marker (creating the root), and return its folder."""
+    """Add a catalogue to the marker (creating the root), and return its folder. The name ``""`` is only
+    accepted where the root has it already (:func:`unpartitioned`): a new one is :data:`UNPARTITIONED`."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     known = {name: str(path.name) for name, path in catalogues(root).items()} if is_published(root) else {}
+    if catalogue == LEGACY_UNPARTITIONED and catalogue not in known:
+        raise ArtifactError(
+            f"{root}: a catalogue needs a name; the one of a log without partitions is {UNPARTITIONED!r}"
+        )
     if catalogue not in known:
         known[catalogue] = folder_name(catalogue)
         write_json(root / MARKER, {"kind": KIND, "catalogues": dict(sorted(known.items()))})
@@ -164,7 +204,7 @@ def rollback_catalogue(
     root: str | os.PathLike[str], catalogue: str | None, to: str | None = None
 ) -> tuple[str | None, str]:
     """:func:`rollback` of one catalogue of a published root (the only one when ``catalogue`` is None)."""
-    known = catalogues(root)
+    known = catalogues(root, "ledrec pipeline rollback")
     if catalogue is None:
         if len(known) != 1:
             raise ArtifactError(
@@ -179,7 +219,7 @@ def rollback_catalogue(
 def status(root: str | os.PathLike[str]) -> dict[str, Any]:
     """Per catalogue: the current version, its release metrics, the versions kept, the last switches."""
     out: dict[str, Any] = {"root": str(root), "catalogues": {}}
-    for name, folder in catalogues(root).items():
+    for name, folder in catalogues(root, "ledrec pipeline status").items():
         live = current(folder)
         release: dict[str, Any] = {}
         if live is not None and (folder / VERSIONS / live / RELEASE).is_file():

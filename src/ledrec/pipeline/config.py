@@ -65,6 +65,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("k", int, 20, "the holdout metric and the gate use Recall@k", low=1),
     Option("holdout_users", int, 10_000, "holdout users evaluated (a seeded sample when there are more)", low=1),
     Option(
+        "min_holdout_users",
+        int,
+        100,
+        "holdout users (with a target) the gate needs to replace a published model: on fewer, the published "
+        "model keeps serving and the report warns (a first version is published, with the warning); the "
+        "standard error of a mean of n per-user recalls is up to 0.5/sqrt(n): .05 at 100 users",
+        low=1,
+    ),
+    Option(
         "gate_margin",
         float,
         0.05,
@@ -116,10 +125,16 @@ def load(
     where = "pipeline config"
     if path:
         where = str(path)
+        if Path(path).is_dir():
+            raise ConfigError(
+                f"{path}: a folder, not a TOML config file; events go in with --events {path} (and --out ROOT)"
+            )
         try:
             raw = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     led_table = raw.pop("led", {})
@@ -133,8 +148,28 @@ def load(
     for name in ("events", "out"):
         if not values[name]:
             raise ConfigError(f"{where}: {name} is required (--{name} or the key {name} of the config file)")
+    for name in ("since", "until"):
+        if values[name]:
+            from ledrec.data.stream import parse_time  # (pyarrow: when a config is loaded, not for --help)
+
+            try:
+                parse_time(values[name])
+            except ValueError as exc:  # (DataError)
+                raise ConfigError(f"{where}: {name}: {exc}") from None
     if values["days"] is not None and values["since"]:
         raise ConfigError(f"{where}: give days or since, not both")
+    if values["days"] is not None and values["days"] <= 2 * values["holdout_days"]:
+        # the last holdout_days are the holdout and the same span before them LED's validation: nothing
+        # would be left to train on
+        raise ConfigError(
+            f"{where}: days ({values['days']:g}) must be more than 2 x holdout_days ({values['holdout_days']:g}): "
+            "the last holdout_days are the holdout, the same span before them the validation, the rest trains"
+        )
+    if values["holdout_users"] < values["min_holdout_users"]:
+        raise ConfigError(
+            f"{where}: holdout_users ({values['holdout_users']}) is below min_holdout_users "
+            f"({values['min_holdout_users']}): the gate could never replace a published model"
+        )
     led_params = {**LED_DEFAULTS, **led_table, **(led or {})}
     _check_led(led_params, where)
     return PipelineConfig(values, led_params)

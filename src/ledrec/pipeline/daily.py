@@ -11,7 +11,13 @@
   killed run resumes inside training too.
 * **gate**: the new model and the published one are both scored on the same holdout, by the same exact
   scoring of their serving forms; the new one is published only if its Recall@k is not below the
-  published one's by more than ``gate_margin`` (relative). The report states both.
+  published one's by more than ``gate_margin`` (relative). The report states both. On a holdout of fewer
+  than ``min_holdout_users`` users the comparison is noise (the standard error of a mean recall is up to
+  0.5/sqrt(n)): the published model keeps serving — replacing a model is the action that needs evidence,
+  keeping it is not — and the report warns; a first version is published, with the warning, since there
+  is nothing else to serve.
+* **catalogues**: the values of the partition column; a log without one has one catalogue, ``all``
+  (:data:`ledrec.export.publish.UNPARTITIONED`).
 * **publish**: a new immutable version directory with its release manifest, ``current`` switched
   atomically, the last ``keep`` versions kept (``ledrec.export.publish``). A running ``ledrec serve ROOT``
   follows ``current`` by itself.
@@ -38,6 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ledrec import __version__
+from ledrec.data.interactions import DataError
 from ledrec.data.splits import EvalSet, PreparedData, time_split
 from ledrec.data.stream import DAY, EventSource, parse_time, window
 from ledrec.errors import ConfigError
@@ -59,6 +66,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> dict[str, Any
     """Run every catalogue; returns the report (also written to OUT/reports/)."""
     start = time.perf_counter()
     columns = {"partition": config.partition_column} if config.partition_column else None
+    _check_out(config.out)
     source = EventSource.open(config.events, columns)
     work = config.work
     work.mkdir(parents=True, exist_ok=True)
@@ -69,15 +77,90 @@ def run_pipeline(config: PipelineConfig, progress: bool = True) -> dict[str, Any
             until = parse_time(config.until) if config.until else None
             latest = source.latest(until)
             since = window(latest, config.days, config.since or None)
-            names = config.list("catalogues") or source.catalogues(since)
+            names = _catalogues(config, source, since, until, latest)
         report["window"] = {"since": since, "latest": latest, "until": until, "events_digest": digest}
+        report["warnings"] = [source.time_note] if source.time_note else []
         _say(progress, f"events {config.events}: {len(names)} catalogue(s), window {_day(since)} .. {_day(latest)}")
         for name in names:
-            report["catalogues"][name] = run_catalogue(config, source, digest, name, (since, until), progress)
+            part = run_catalogue(config, source, digest, name, (since, until), progress)
+            report["catalogues"][name] = part
+            report["warnings"] += [f"catalogue {name!r}: {w}" for w in part["warnings"]]
         report["wall_s"] = round(time.perf_counter() - start, 2)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         write_json(Path(config.out) / "reports" / f"{stamp}.json", report)
     return report
+
+
+def _check_out(out: str) -> None:
+    """``out`` must be a published root, or a folder the pipeline may make one of (new, empty, or holding
+    only what a first run left before it registered a catalogue): never a run, an export or the events."""
+    from ledrec.export.directory import describe, identify
+
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"out {out}: a file; the pipeline writes a published root, a folder")
+    if not root.is_dir() or publish.is_published(root):
+        return
+    others = sorted(p.name for p in root.iterdir() if p.name not in (".work", "reports"))
+    if others:
+        raise ConfigError(
+            f"out {out}: {describe(identify(root))} holding {', '.join(others[:5])}, not a published root: "
+            "give a new or empty folder (or the out of an earlier pipeline run)"
+        )
+
+
+def _catalogues(
+    config: PipelineConfig, source: EventSource, since: int | None, until: int | None, latest: int
+) -> list[str]:
+    """The catalogues to run: those asked for (each must have events in the window), else every value of
+    the partition column in the window; the one catalogue of a log without a partition column is named
+    :data:`~ledrec.export.publish.UNPARTITIONED`. A window that selects nothing, or a published root that
+    holds the catalogues of another kind of log, is an error naming the dates or the catalogues."""
+    if since is not None and since > latest:
+        raise DataError(
+            f"{config.events}: the window starts at {_day(since)}, after the latest event ({_day(latest)}): "
+            "it selects nothing; give an earlier since (or days)"
+        )
+    asked = config.list("catalogues")
+    known = set(publish.catalogues(config.out)) if publish.is_published(config.out) else set()
+    if not source.has_partition:
+        if asked:
+            raise ConfigError(
+                f"catalogues = {asked} given, but {config.events} has no partition column (partition, country, "
+                "merchant, catalog, or the one partition_column names)"
+            )
+        name = publish.unpartitioned(config.out)
+        if known - {name}:
+            raise ConfigError(
+                f"{config.out} holds the catalogues {sorted(known)[:10]} of a log with a partition column, and "
+                f"{config.events} has none: publish it to another out (or name its column: partition_column)"
+            )
+        return [name]
+    present = source.catalogues(since, until)
+    missing = sorted(set(asked or ()) - set(present))
+    if missing:
+        raise DataError(
+            f"{config.events}: no events of catalogue(s) {missing[:10]} from {_day(since)} to {_day(latest)}; "
+            f"the window has {present[:20]}"
+        )
+    if publish.LEGACY_UNPARTITIONED in known or any(_unpartitioned_release(config.out, n) for n in known):
+        raise ConfigError(
+            f"{config.out} holds the one catalogue of a log without a partition column, and {config.events} has "
+            f"one ({source.columns['partition']!r}): publish it to another out"
+        )
+    return asked or present
+
+
+def _unpartitioned_release(root: str, name: str) -> bool:
+    """Whether catalogue ``name`` of ``root`` was published from a log without a partition column."""
+    if name != publish.UNPARTITIONED:
+        return False
+    folder = publish.catalogues(root)[name]
+    live = publish.current(folder)
+    release = folder / publish.VERSIONS / live / publish.RELEASE if live else None
+    if release is None or not release.is_file():
+        return False
+    return json.loads(release.read_text()).get("inputs", {}).get("partition_column", "") is None
 
 
 def run_catalogue(
@@ -104,6 +187,13 @@ def run_catalogue(
     stages["events"] |= {"items": data.n_items, **_counts(data)}
 
     led = _led_params(config, data.n_items)
+    if led["init"] == "svd" and data.n_items <= led["dim"]:
+        # the randomized SVD of the item x item PMI matrix cannot have more dimensions than items
+        raise DataError(
+            f"{Path(config.events).name}[{name}]: {data.n_items} item(s) with events in the window, too few for "
+            f"LED's dim {led['dim']} (its SVD start needs more items than dimensions): leave the catalogue out "
+            "(catalogues = ...), widen the window, or lower [led] dim"
+        )
     embeddings_dir = None
     if led["init"] == "svd":
         pretrain = {k: led[k] for k in ("dim", "svd_alpha", "svd_min_count", "svd_power", "svd_iter")}
@@ -130,10 +220,13 @@ def run_catalogue(
     candidate = json.loads((export_dir / HOLDOUT).read_text())
     stages["export"] |= candidate["index"]
 
-    out = {"stages": stages, "candidate": candidate["metrics"], "version": None}
+    out = {"stages": stages, "candidate": candidate["metrics"], "version": None, "warnings": []}
     with measured(stages.setdefault("gate+publish", {})):
-        out |= _gate_and_publish(config, name, folder, export_dir, data, candidate, stages, (span, digest))
+        inputs = (span, digest, source.columns.get("partition"))
+        out |= _gate_and_publish(config, name, folder, export_dir, data, candidate, stages, inputs)
     say(f"{out['decision']}: {out['reason']}")
+    for warning in out["warnings"]:
+        log.warning("[%s] %s", name, warning)
     _clean(work, keep={events_dir, embeddings_dir, run_dir, export_dir, work / f"ckpt-{train_key}"})
     return out
 
@@ -271,27 +364,57 @@ def _gate_and_publish(
     data: PreparedData,
     candidate: dict[str, Any],
     stages: dict[str, Any],
-    inputs: tuple[tuple[int | None, int | None], str],
+    inputs: tuple[tuple[int | None, int | None], str, str | None],
 ) -> dict[str, Any]:
-    (since, until), digest = inputs
+    (since, until), digest, partition_column = inputs
     live = publish.current(folder)
     metric = f"recall@{config.k}"
     new = candidate["metrics"][metric]
     incumbent = None
+    users = int(data.test.n_users)  # holdout users with a target (at most holdout_users, sampled)
+    warnings = []
+    if users < config.min_holdout_users:
+        warnings.append(
+            f"the holdout has {users} users, fewer than min_holdout_users ({config.min_holdout_users}): too few "
+            f"to compare models on ({metric}'s standard error is up to {0.5 / max(users, 1) ** 0.5:.2f})"
+        )
+    # the floor any model must clear: the most popular items of the training window, on the same holdout
+    popularity = _holdout(_popularity(data, name), data, config, name)
+    if new <= popularity[metric]:
+        warnings.append(
+            f"the new model's {metric} {new:.4f} is not above popularity's {popularity[metric]:.4f} on the holdout"
+        )
     if live is not None:
         served = ServingModel.load(folder / publish.VERSIONS / live)
         if served.version == candidate["content_version"]:
-            return {"decision": "unchanged", "reason": f"the published {live} is this model", "version": live}
+            reason = f"the published {live} is this model"
+            return {"decision": "unchanged", "reason": reason, "version": live, "warnings": warnings}
         incumbent = holdout_metrics(
             served, data.test, data.items.ids, config.k, name, config.holdout_users, config.seed
         )
         floor = (1.0 - config.gate_margin) * incumbent[metric]
+        refused = {"decision": "refused", "version": live, "published": incumbent, "warnings": warnings}
+        refused["popularity"] = popularity
+        if new <= popularity[metric]:
+            refused["reason"] = (
+                f"{metric} {new:.4f}, not above popularity's {popularity[metric]:.4f} on the same holdout; {live} "
+                "keeps serving"
+            )
+            return refused
         if new < floor:
-            reason = (
+            refused["reason"] = (
                 f"{metric} {new:.4f} < {floor:.4f} = (1 - {config.gate_margin:g}) x the published {live}'s "
                 f"{incumbent[metric]:.4f} on the same holdout; {live} keeps serving"
             )
-            return {"decision": "refused", "reason": reason, "version": live, "published": incumbent}
+            return refused
+        if users < config.min_holdout_users:
+            # not enough evidence to replace a model that serves: keeping it is the safe side
+            refused["reason"] = (
+                f"{metric} {new:.4f} against the published {live}'s {incumbent[metric]:.4f}, on a holdout of "
+                f"{users} users (< min_holdout_users {config.min_holdout_users}): too few to replace it on; "
+                f"{live} keeps serving"
+            )
+            return refused
     version = publish.new_version_name(candidate["content_version"])
     staging = folder / publish.VERSIONS / f".staging-{version}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -301,10 +424,21 @@ def _gate_and_publish(
         "catalogue": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code": code_version(),
-        "inputs": {"events": config.events, "events_digest": digest, "since": since, "until": until},
+        "inputs": {
+            "events": config.events,
+            "events_digest": digest,
+            "since": since,
+            "until": until,
+            "partition_column": partition_column,
+        },
         "data": _counts(data) | {"items": data.n_items},
         "config": config.as_dict(),
-        "metrics": {"holdout": candidate["metrics"], "published_before": incumbent, "previous_version": live},
+        "metrics": {
+            "holdout": candidate["metrics"],
+            "popularity": popularity,
+            "published_before": incumbent,
+            "previous_version": live,
+        },
         "content_version": candidate["content_version"],
         "checksums": {k: v["sha256"] for k, v in read_manifest(export_dir)["arrays"].items()},
         "stages": stages,
@@ -314,10 +448,26 @@ def _gate_and_publish(
     publish.switch(folder, version, {"action": "publish", "metric": metric, "value": new})
     removed = publish.prune(folder, config.keep)
     if incumbent is None:
-        reason = f"first version ({metric} {new:.4f})"
+        reason = f"first version ({metric} {new:.4f}{f' on {users} holdout users' if warnings else ''})"
     else:
         reason = f"{metric} {new:.4f} against the published {live}'s {incumbent[metric]:.4f}"
-    return {"decision": "published", "reason": reason, "version": version, "published": incumbent, "pruned": removed}
+    out = {"decision": "published", "reason": reason, "version": version, "published": incumbent}
+    return out | {"popularity": popularity, "pruned": removed, "warnings": warnings}
+
+
+def _popularity(data: PreparedData, name: str) -> ServingModel:
+    """Popularity as a serving model (no vector, the bias: log of the training window's counts of each
+    item as a target), the baseline the gate reports beside the models."""
+    counts = np.asarray(data.targets.get("fit_test", data.fit_test).sum(axis=0)).ravel()
+    n = len(counts)
+    return ServingModel(
+        item_ids=np.asarray(data.items.ids).astype(str),
+        encoder_vectors=np.zeros((n, 1), np.float32),
+        item_vectors=np.zeros((n, 1), np.float32),
+        item_bias=np.log1p(counts).astype(np.float32),
+        query_map=np.eye(1, dtype=np.float32),
+        partitions={name: np.arange(n)},
+    )
 
 
 # ------------------------------------------------------------------------------------------ holdout

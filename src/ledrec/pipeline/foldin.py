@@ -42,7 +42,7 @@ def fold_in_published(
     """For each catalogue of the published ``root`` (or those named): fold the new items of the recent
     ``events`` (the last ``days`` before the latest event, or from ``since``) into its current version and
     publish the result. Returns a report per catalogue."""
-    known = publish.catalogues(root)
+    known = publish.catalogues(root, "ledrec fold-in")
     names = catalogues or sorted(known)
     unknown = sorted(set(names) - set(known))
     if unknown:
@@ -50,8 +50,13 @@ def fold_in_published(
     source = EventSource.open(events, {"partition": partition_column} if partition_column else None)
     start = window(source.latest(), days if not since else None, since or None)
     report: dict[str, Any] = {"root": root, "events": events, "since": start, "catalogues": {}}
+    # a catalogue without recent events has nothing to fold in; it must not stop the others
+    recent = set(source.catalogues(start)) if source.has_partition else None
     for name in names:
-        report["catalogues"][name] = _one(known[name], name, source, start, method, min_users, keep)
+        if recent is not None and name not in recent:
+            report["catalogues"][name] = {"decision": "unchanged", "reason": f"no events since {_day(start)}"}
+        else:
+            report["catalogues"][name] = _one(known[name], name, source, start, method, min_users, keep)
         if progress:
             part = report["catalogues"][name]
             say = f"fold-in [{name or 'all'}]: {part['decision']} ({part.get('new_items', 0)} new items)"
@@ -108,3 +113,7 @@ def _one(
     publish.add_version(folder, staging, version)
     publish.switch(folder, version, {"action": "fold-in", "new_items": len(result.new_items)})
     return {**out, "decision": "published", "version": version, "pruned": publish.prune(folder, keep)}
+
+
+def _day(seconds: int | None) -> str:
+    return "the start" if seconds is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))

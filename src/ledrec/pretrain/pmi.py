@@ -28,6 +28,8 @@ def pmi(C: sp.spmatrix, alpha: float = 0.75, shift: float = 1.0, positive: bool 
     C.eliminate_zeros()
     if C.shape[0] != C.shape[1]:
         raise ValueError(f"co-occurrence must be square, got {C.shape}")
+    if C.nnz == 0:  # no pair at all (a tiny catalogue): no PMI, and no log(0) warning on the way
+        return sp.csr_matrix(C.shape, dtype=np.float32)
     totals = np.asarray(C.sum(axis=1)).ravel()  # c_i
     context = np.asarray(C.sum(axis=0)).ravel() ** alpha  # c_j^α
     norm = context.sum()  # Σ_k c_k^α
