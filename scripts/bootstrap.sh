@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install exactly what a lock says: `bootstrap.sh demo` what the demo runs
+# Create .venv with Python 3.11, install exactly what a lock says, and build the native serving front: `bootstrap.sh demo` what the demo runs
 # (requirements/demo.txt), `bootstrap.sh test` (the default) also the test tools and the optional engines it
 # tests (requirements/test.txt: pytest, ruff, grpcio-tools, faiss, usearch, pyspark, implicit, optuna). Every
 # file is checked against the lock's sha256 (pip --require-hashes), build dependencies of the packages built
@@ -38,3 +38,6 @@ if ! installed "$profile" && ! { [ "$profile" = demo ] && installed test; }; the
   .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > ".venv/.ledrec-installed-$profile"
 fi
+# the native serving front (gRPC C++; as root it installs Debian's packages): built when its sources change,
+# skipped with one line where it cannot be (ledrec serve then uses the Python front and says so)
+bash scripts/build_native.sh "$lock"

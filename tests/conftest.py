@@ -24,6 +24,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "the whole suite (slow tests included)"
 
 
+FRONTS = ("python", "native")
+
+
+def need_front(front: str) -> str:
+    """``front``, or a skip saying why the native front is not built here."""
+    from ledrec.serve import native
+
+    if front == "native" and not native.available():
+        pytest.skip(native.WHY_NOT)
+    return front
+
+
+@pytest.fixture(params=FRONTS)
+def front(request: pytest.FixtureRequest) -> str:
+    """Each front of ``ledrec serve`` in turn: every promise of the service is tested on both."""
+    return need_front(request.param)
+
+
 def shared_dataset(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.is_dir():

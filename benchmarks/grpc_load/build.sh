@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build ledrec-load, the native gRPC load generator of `ledrec bench serve --client cpp`, into
+# Build ledrec-load, the native gRPC load generator of `ledrec bench serve --client cpp`, and ledrec-floor (the
+# native front's do-nothing server as a program: benchmarks/native_front_choice.py) into
 # benchmarks/grpc_load/build/. Optional: the Python generator needs none of this.
 # Needs a C++ compiler and gRPC's C++ library; on Debian/Ubuntu:
 #   apt-get install g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
@@ -18,4 +19,8 @@ protoc -I "$proto_dir" --cpp_out="$build" --grpc_out="$build" --plugin=protoc-ge
 g++ -std=c++17 -O2 -o "$build/ledrec-load.tmp" -I "$build" "$here/load.cc" "$build/ledrec.pb.cc" "$build/ledrec.grpc.pb.cc" \
   $(pkg-config --cflags --libs grpc++ protobuf) -lpthread
 mv "$build/ledrec-load.tmp" "$build/ledrec-load"
+# shellcheck disable=SC2046
+g++ -std=c++17 -O2 -o "$build/ledrec-floor.tmp" -I "$build" "$here/floor.cc" "$build/ledrec.pb.cc" \
+  "$build/ledrec.grpc.pb.cc" $(pkg-config --cflags --libs grpc++ protobuf) -lpthread
+mv "$build/ledrec-floor.tmp" "$build/ledrec-floor"
 echo "$build/ledrec-load"

@@ -99,15 +99,17 @@ def _native_client() -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("client", ["python", "cpp"])
 def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_path, client):
-    """One short repeat of Table 4 on a 2,000-item catalogue: the stages, both load loops against
-    'ledrec serve', and the same loads against the fixed-answer server; no request fails. The C++ generator
-    is optional (benchmarks/grpc_load/build.sh): its case is skipped where it is not built."""
+    """One short repeat of Table 4 on a 2,000-item catalogue, on each front: the stages, both load loops
+    against 'ledrec serve', and the same loads against the front's fixed-answer server; no request fails. The
+    C++ generator is optional (benchmarks/grpc_load/build.sh): its case is skipped where it is not built."""
     from pathlib import Path
 
     from ledrec.bench.serve import ServeBenchConfig, markdown, run_bench, synthetic_export
+    from ledrec.serve import native
 
     if client == "cpp" and not Path(_native_client()).is_file():
         pytest.skip("the C++ load generator is not built (bash benchmarks/grpc_load/build.sh)")
+    fronts = ("python", "native") if native.available() else ("python",)
     export = tmp_path / "export"
     _, histories = synthetic_export(export, n_items=2000, dim=8, seed=0)
     config = ServeBenchConfig(
@@ -118,19 +120,27 @@ def test_bench_serve_measures_the_service_and_the_grpc_floor_over_loopback(tmp_p
         rate=100.0,
         seconds=0.5,
         client=client,
+        fronts=fronts,
     )
     result = run_bench(config, repeats=1, progress=False)
-    m = result["median"]
-    assert m["recall"] == 1.0  # 2,000 items: the exact index serves them
-    assert m["open_loop_errors"] == 0 and m["closed_loop_errors"] == 0
-    floor = result["runs"][0]["floor"]
-    assert floor["open"]["errors"] == 0 and floor["open"]["sent"] == 50
-    assert 0 < m["floor_p50_us"] < 1e6 and m["floor_max_qps"] > 0
-    assert 0 <= m["send_lag_p50_us"] <= m["send_lag_p99_us"] < 1e6  # the generator's timing error, reported
-    server = result["runs"][0]["e2e"]["open"]["server"]  # the open loop's requests, seen from inside the server
-    assert server["total"]["n"] == 50 and 0 < m["server_total_p50_us"] <= m["server_total_p99_us"]
-    assert m["server_knn_p50_us"] <= m["server_total_p99_us"]
-    assert "The gRPC floor" in markdown(result, "t") and "late" in markdown(result, "t")
+    for front in fronts:
+        m = result["median"][front]
+        assert m["recall"] == 1.0  # 2,000 items: the exact index serves them
+        assert m["open_loop_errors"] == 0 and m["closed_loop_errors"] == 0
+        floor = result["runs"][front][0]["floor"]
+        assert floor["open"]["errors"] == 0 and floor["open"]["sent"] == 50
+        assert 0 < m["floor_p50_us"] < 1e6 and m["floor_max_qps"] > 0
+        assert 0 <= m["send_lag_p50_us"] <= m["send_lag_p99_us"] < 1e6  # the generator's timing error, reported
+        server = result["runs"][front][0]["e2e"]["open"]["server"]  # the open loop's requests, inside the server
+        assert server["total"]["n"] == 50 and 0 < m["server_total_p50_us"] <= m["server_total_p99_us"]
+        assert m["server_knn_p50_us"] <= m["server_total_p99_us"]
+    text = markdown(result, "t")
+    assert all(f"| {front} |" in text for front in fronts) and "paper, Table 4" in text and "late" in text
+    assert set(result["acceptance"]) == (
+        {"native_over_floor_qps", "p50_over_floor_plus_model_us", "p99_over_floor_us", "native_over_python_qps"}
+        if len(fronts) == 2
+        else set()
+    )
 
 
 def test_bench_serve_says_how_to_build_a_missing_native_client(tmp_path):

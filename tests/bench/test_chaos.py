@@ -86,9 +86,9 @@ def test_hostile_requests_are_seeded_and_their_codes_are_what_the_service_must_a
 
 
 @pytest.mark.slow
-def test_a_short_chaos_run_passes(tmp_path):
+def test_a_short_chaos_run_passes(tmp_path, front):
     """Every phase of `ledrec bench chaos` on a small export with three catalogues searched by graphs (≤ 60 s
-    on 2 cores): 0 wrong answers, 0 crashes, 0 lost requests."""
+    on 2 cores), on each front: 0 wrong answers, 0 crashes, 0 lost requests."""
     from ledrec.bench.serve import synthetic_export
 
     synthetic_export(tmp_path / "export", 3000, 16, seed=0)
@@ -98,8 +98,10 @@ def test_a_short_chaos_run_passes(tmp_path):
         requests=1000,
         drain_requests=300,
         exact_below=1000,
+        front=front,
     )
     result = run_chaos(config, progress=False)
+    assert result["front"] == front
     failed = [r for r in result["rows"] if r["wrong"] or r["lost"] or r["crashes"]]
     assert result["ok"] and not failed, failed
     by_phase = {r["phase"]: r for r in result["rows"]}

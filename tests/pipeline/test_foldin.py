@@ -17,7 +17,7 @@ from tests.pipeline.conftest import settings, write_days
 from tests.serve.conftest import Running
 
 
-def test_new_items_of_the_day_are_served_after_a_fold_in(tmp_path, capsys):
+def test_new_items_of_the_day_are_served_after_a_fold_in(tmp_path, capsys, front):
     events, out = tmp_path / "events", tmp_path / "published"
     write_days(events, np.arange(15))
     first = run_pipeline(settings(events, out), progress=False)
@@ -28,7 +28,7 @@ def test_new_items_of_the_day_are_served_after_a_fold_in(tmp_path, capsys):
     launched = np.isin(items, np.unique(items)[::10])
     items[launched] = np.char.add("new-", items[launched])
     pq.write_table(day.set_column(1, "item", pa.array(items)), events / "day=015.parquet")
-    server = Running(out)
+    server = Running(out, front)
     try:
         report = ledrec(capsys, "fold-in", str(out), "--events", str(events), "--days", "1", "--quiet")
         for name, part in report["catalogues"].items():

@@ -53,7 +53,7 @@ class Client(threading.Thread):
         assert len(self.seen[name]) >= count, (name, self.seen[name])
 
 
-def test_published_versions_reach_a_running_server_without_a_failed_request(tmp_path, capsys):
+def test_published_versions_reach_a_running_server_without_a_failed_request(tmp_path, capsys, front):
     events, out = tmp_path / "events", tmp_path / "published"
     write_days(events, np.arange(15))
     config = tmp_path / "daily.toml"
@@ -67,7 +67,7 @@ def test_published_versions_reach_a_running_server_without_a_failed_request(tmp_
     for name in names:
         model = ServingModel.load(out / name / "current")
         histories[name] = model.item_ids[:3].tolist()
-    server = Running(out)
+    server = Running(out, front)
     client = Client(server.stub, histories)
     try:
         client.start()

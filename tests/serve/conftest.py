@@ -1,5 +1,7 @@
 """What the serving tests share: a toy model, its exact oracle, a server in this process (``Running``) or as
-``ledrec serve`` processes (on ports they bind themselves), and small waits that poll a condition."""
+``ledrec serve`` processes (on ports they bind themselves), on either front (the ``front`` fixture: every
+promise of the service is tested on both; the native one is skipped with the reason where it is not built),
+and small waits that poll a condition."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from ledrec.export.mips import ServingModel
 from ledrec.serve import ledrec_pb2, ledrec_pb2_grpc
 from ledrec.serve.retriever import Retriever, RetrieverConfig
 from ledrec.serve.server import ServeConfig, serve
+from tests.conftest import need_front
 
 
 def toy_model(n_items: int = 400, dim: int = 8, seed: int = 0) -> ServingModel:
@@ -55,7 +58,7 @@ DEADLINE = 5.0
 
 
 class Running:
-    def __init__(self, run_dir: Path, **overrides):
+    def __init__(self, run_dir: Path, front: str = "python", **overrides):
         self.stop = threading.Event()
         ready = threading.Event()
         self.ports: tuple[int, int | None] = (0, None)
@@ -68,9 +71,8 @@ class Running:
             run_dir=str(run_dir),
             port=0,
             metrics_port=0,
-            watch_s=0.1,
-            retriever=RetrieverConfig(exact_below=0),
-            **overrides,
+            front=need_front(front),
+            **{"watch_s": 0.1, "retriever": RetrieverConfig(exact_below=0), **overrides},
         )
         self.thread = threading.Thread(target=serve, args=(config, on_ready, self.stop), daemon=True)
         self.thread.start()
@@ -95,8 +97,8 @@ def exports(tmp_path):
 
 
 @pytest.fixture()
-def server(exports):
-    running = Running(exports[0])
+def server(exports, front):
+    running = Running(exports[0], front)
     yield running
     running.close()
 

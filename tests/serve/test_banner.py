@@ -63,9 +63,9 @@ def test_banner_over_grpc_matches_in_process(system_dir):
         running.close()
 
 
-def test_banner_without_a_system_is_a_failed_precondition(tmp_path):
+def test_banner_without_a_system_is_a_failed_precondition(tmp_path, front):
     toy_model(seed=0).save(tmp_path / "m")
-    running = Running(tmp_path / "m")
+    running = Running(tmp_path / "m", front)
     try:
         with pytest.raises(grpc.RpcError) as err:
             running.stub.Banner(ledrec_pb2.BannerRequest(merchant="m1", size=4), timeout=DEADLINE)

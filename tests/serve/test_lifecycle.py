@@ -20,9 +20,12 @@ from tests.serve.conftest import ask, children, running, toy_model
 pytestmark = pytest.mark.slow
 
 
-def start(export: Path, *flags: str) -> tuple[subprocess.Popen, dict]:
-    """``ledrec serve`` on ports it binds itself (port 0), and its ready line (``port``, ``address``)."""
-    return start_server(export, "--exact-below", "0", *flags, timeout=60)
+def start(export: Path, front: str, *flags: str) -> tuple[subprocess.Popen, dict]:
+    """``ledrec serve --front FRONT`` on ports it binds itself (port 0), and its ready line (``port``,
+    ``address``, ``front``)."""
+    proc, ready = start_server(export, "--exact-below", "0", "--front", front, *flags, timeout=60)
+    assert ready["front"] == front
+    return proc, ready
 
 
 @pytest.fixture()
@@ -31,11 +34,11 @@ def export(tmp_path):
     return tmp_path / "export"
 
 
-def test_a_second_server_cannot_join_the_port_of_a_multi_worker_one(export, tmp_path):
+def test_a_second_server_cannot_join_the_port_of_a_multi_worker_one(export, tmp_path, front):
     """With --workers N, SO_REUSEPORT let an unrelated instance (another model) silently share the port."""
     other = tmp_path / "other"
     toy_model(seed=7).save(other)
-    first, ready = start(export, "--workers", "2")
+    first, ready = start(export, front, "--workers", "2")
     port = ready["port"]
     try:
         assert ready["workers"] == 2
@@ -54,9 +57,9 @@ def test_a_second_server_cannot_join_the_port_of_a_multi_worker_one(export, tmp_
         assert stop_server(first) == 0
 
 
-def test_workers_exit_when_their_parent_is_killed(export):
+def test_workers_exit_when_their_parent_is_killed(export, front):
     """After kill -9 of the parent the workers lived on (and kept the port)."""
-    proc, ready = start(export, "--workers", "2", "--grace", "2")
+    proc, ready = start(export, front, "--workers", "2", "--grace", "2")
     port = ready["port"]
     workers = children(proc.pid)
     assert len(workers) == 2
@@ -66,7 +69,7 @@ def test_workers_exit_when_their_parent_is_killed(export):
     while any(running(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(running(w) for w in workers)
-    again, _ = start(export, "--port", str(port))  # the port and its lock are free again
+    again, _ = start(export, front, "--port", str(port))  # the port and its lock are free again
     assert ask(f"127.0.0.1:{port}").items
     assert stop_server(again) == 0
 
@@ -109,11 +112,11 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     return {n: folder / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
-def test_tls_and_mutual_tls(export, tmp_path):
+def test_tls_and_mutual_tls(export, tmp_path, front):
     certs = make_certificates(tmp_path)
     read = lambda name: certs[name].read_bytes()  # noqa: E731
     tls = ["--tls-cert", str(certs["server.pem"]), "--tls-key", str(certs["server.key"])]
-    proc, ready = start(export, *tls)
+    proc, ready = start(export, front, *tls)
     port = ready["port"]
     address = f"localhost:{port}"
     try:
@@ -122,7 +125,7 @@ def test_tls_and_mutual_tls(export, tmp_path):
             ask(f"127.0.0.1:{port}")
     finally:
         assert stop_server(proc) == 0
-    proc, ready = start(export, *tls, "--tls-client-ca", str(certs["ca.pem"]))
+    proc, ready = start(export, front, *tls, "--tls-client-ca", str(certs["ca.pem"]))
     address = f"localhost:{ready['port']}"
     try:
         with pytest.raises(grpc.RpcError):  # no client certificate

@@ -119,7 +119,8 @@ def test_graceful_stop_lets_the_request_in_flight_finish(exports, monkeypatch):
         time.sleep(0.5)
         return original(self, *args, **kwargs)
 
-    running = Running(exports[0], grace_s=5.0)
+    running = Running(exports[0], "python", grace_s=5.0)  # (a slow request made in Python: the native front's
+    # drain is tested with genuinely slow requests, in test_native.py)
     monkeypatch.setattr(Retriever, "recommend", slow)  # after the start: the self-check runs at full speed
     result: list = []
     call = threading.Thread(target=lambda: result.append(running.stub.Recommend(request(), timeout=DEADLINE)))
@@ -156,13 +157,13 @@ def test_undecodable_requests_get_invalid_argument_and_are_counted(server):
     assert counter(metrics_text(server), "ledrec_requests_total", method="grpc.health.v1.Health/Check", code="OK") == 1
 
 
-def test_streaming_methods_refuse_undecodable_requests_too(server):
+def test_streaming_methods_refuse_undecodable_requests_too(server, front):
     watch = server.channel.unary_stream("/grpc.health.v1.Health/Watch")
     info = server.channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
-    for call in (
-        lambda: list(watch(b"\xff\xff", timeout=DEADLINE)),
-        lambda: list(info(iter([b"\xff"]), timeout=DEADLINE)),
-    ):
+    calls = [lambda: list(watch(b"\xff\xff", timeout=DEADLINE))]
+    if front == "python":  # (gRPC C++'s reflection service ends a stream whose message does not decode: OK)
+        calls.append(lambda: list(info(iter([b"\xff"]), timeout=DEADLINE)))
+    for call in calls:
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -170,11 +171,13 @@ def test_streaming_methods_refuse_undecodable_requests_too(server):
     assert counter(text, "ledrec_requests_total", method="grpc.health.v1.Health/Watch", code="INVALID_ARGUMENT") == 1
 
 
-def test_messages_to_clients_are_bounded_and_carry_no_internal_text(server, monkeypatch):
+def test_messages_to_clients_are_bounded_and_carry_no_internal_text(server, front, monkeypatch):
     """A 200 KB partition name was echoed into the reply headers (and overflowed them)."""
     with pytest.raises(grpc.RpcError) as err:
         server.stub.Recommend(request(partition="x" * 200_000), timeout=DEADLINE)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and len(err.value.details()) < 200
+    if front != "python":
+        return  # (an exception inside the request path, made in Python)
     from ledrec.serve.retriever import Retriever
 
     def broken(self, *args, **kwargs):
@@ -196,7 +199,7 @@ def test_a_refused_reload_keeps_the_old_model_and_is_not_retried_until_the_files
     broken = corrupt.copy_export(a, link.parent / "broken")
     corrupt.vectors_nan(broken)
     version = server.stub.Recommend(request(), timeout=DEADLINE).model_version
-    caplog.set_level("ERROR", logger="ledrec.serve.server")
+    caplog.set_level("ERROR", logger="ledrec.serve.manager")
     tmp = link.with_name("next")
     tmp.symlink_to(broken)
     os.replace(tmp, link)
@@ -218,20 +221,22 @@ def test_a_refused_reload_keeps_the_old_model_and_is_not_retried_until_the_files
     assert wait_for(lambda: counter(metrics_text(server), "ledrec_reloads_total", result="ok") == 1)
 
 
-def test_health_is_not_serving_until_the_model_has_passed_its_self_check(exports, monkeypatch):
-    import ledrec.serve.server as server_module
+def test_health_is_not_serving_until_the_model_has_passed_its_self_check(exports, front, monkeypatch):
+    import ledrec.serve.loading as loading_module
 
     loading = threading.Event()
-    original = server_module.load_retriever
+    original = loading_module.load_retriever
 
     def slow(*args, **kwargs):
         loading.set()
         time.sleep(1.5)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(server_module, "load_retriever", slow)
+    monkeypatch.setattr(loading_module, "load_retriever", slow)
     stop = threading.Event()
-    config = ServeConfig(run_dir=str(exports[0]), port=0, metrics=False, retriever=RetrieverConfig(exact_below=0))
+    config = ServeConfig(
+        run_dir=str(exports[0]), port=0, metrics=False, front=front, retriever=RetrieverConfig(exact_below=0)
+    )
     bound: list[int] = []
     thread = threading.Thread(target=serve, args=(config, None, stop, bound.append), daemon=True)
     thread.start()
@@ -253,13 +258,13 @@ def test_health_is_not_serving_until_the_model_has_passed_its_self_check(exports
         thread.join(15)
 
 
-def test_a_start_on_a_broken_export_raises_before_serving(tmp_path):
+def test_a_start_on_a_broken_export_raises_before_serving(tmp_path, front):
     from ledrec.bench import corrupt
     from ledrec.io import ArtifactError
 
     toy_model().save(tmp_path / "e")
     corrupt.query_map_shape(tmp_path / "e")
-    config = ServeConfig(run_dir=str(tmp_path / "e"), port=0, metrics=False)
+    config = ServeConfig(run_dir=str(tmp_path / "e"), port=0, metrics=False, front=front)
     with pytest.raises(ArtifactError, match="query_map"):
         serve(config)
 
@@ -277,7 +282,7 @@ def test_sigterm_with_a_backlog_loses_no_accepted_request(exports, monkeypatch, 
         time.sleep(seconds_each)  # work that holds the event loop, as a heavy request does
         return original(self, *args, **kwargs)
 
-    running = Running(exports[0], grace_s=30.0)
+    running = Running(exports[0], "python", grace_s=30.0)  # (slow requests made in Python; native: test_native.py)
     monkeypatch.setattr(Retriever, "recommend", slow)  # after the start: the self-check runs at full speed
     futures = [running.stub.Recommend.future(request(), timeout=60) for _ in range(requests)]
     answered: list[float] = []
@@ -302,8 +307,8 @@ def test_sigterm_with_a_backlog_loses_no_accepted_request(exports, monkeypatch, 
     assert not running.thread.is_alive()
 
 
-def test_no_reflection_and_metrics_on_their_own_host(exports):
-    running = Running(exports[0], reflection=False)
+def test_no_reflection_and_metrics_on_their_own_host(exports, front):
+    running = Running(exports[0], front, reflection=False)
     try:
         stub = reflection_pb2_grpc.ServerReflectionStub(running.channel)
         with pytest.raises(grpc.RpcError) as err:
@@ -311,7 +316,7 @@ def test_no_reflection_and_metrics_on_their_own_host(exports):
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         running.close()
-    running = Running(exports[0], host="0.0.0.0")  # remote clients for gRPC; metrics stay on loopback
+    running = Running(exports[0], front, host="0.0.0.0")  # remote clients for gRPC; metrics stay on loopback
     try:
         assert listening_addresses(running.ports[0]) & {"0.0.0.0", "::"}
         assert listening_addresses(running.ports[1]) == {"127.0.0.1"}
@@ -337,9 +342,9 @@ def listening_addresses(port: int) -> set[str]:
 
 
 def test_client_errors_are_logged_at_a_limited_rate(caplog):
-    from ledrec.serve.server import RateLimitedLog
+    from ledrec.serve.python_front import RateLimitedLog
 
-    caplog.set_level("INFO", logger="ledrec.serve.server")
+    caplog.set_level("INFO", logger="ledrec.serve.python_front")
     limited = RateLimitedLog(burst=5, window_s=0.2)
     for i in range(1000):
         limited.log(logging.INFO, "bad request %d", i)
@@ -357,11 +362,11 @@ def test_a_replaced_model_is_freed(server, exports):
     import gc
     import weakref
 
-    from ledrec.serve.server import ModelHolder
+    from ledrec.serve.manager import Holder
 
     link, _, b = exports
     gc.unfreeze()  # the server froze what it loaded out of the collector's lists
-    holder = next(o for o in gc.get_objects() if type(o) is ModelHolder and o.run_dir == str(link))
+    holder = next(o for o in gc.get_objects() if type(o) is Holder and o.target == link)
     first = weakref.ref(holder.current)
     version = server.stub.Recommend(request(), timeout=DEADLINE).model_version
     tmp = link.with_name("next")

@@ -61,6 +61,11 @@ class ChaosConfig:
     requests: int = option(10_000, "seeded hostile requests, every answer checked")
     swaps: int = option(6, "hot swaps between two models under load")
     workers: int = option(2, "server processes (ledrec serve --workers)")
+    front: str = option(
+        "auto",
+        "the front under attack (ledrec serve --front): native, python or auto",
+        choices=("auto", "native", "python"),
+    )
     drain_requests: int = option(400, "slow requests queued before the SIGTERM (all must be answered)")
     exact_below: int = option(5000, "the server's --exact-below")
     seed: int = option(0, "seed of the requests and of the second model")
@@ -296,6 +301,7 @@ class Server:
     def __init__(self, path: Path, config: ChaosConfig, log: Path) -> None:
         self.path, self.config = path, config
         flags = ["--workers", str(config.workers), "--watch", str(config.watch_s), "--grace", str(config.grace_s)]
+        flags += ["--front", config.front]
         flags += ["--exact-below", str(config.exact_below), "--max-request-bytes", str(config.max_request_bytes)]
         self.err = open(log, "a")  # closed in stop()
         t0 = time.monotonic()
@@ -305,7 +311,7 @@ class Server:
             self.err.close()
             raise RuntimeError(f"{exc}; see {log}") from None
         self.start_s = time.monotonic() - t0
-        self.port, self.metrics_ports = ready["port"], ready["metrics_ports"]
+        self.port, self.metrics_ports, self.front = ready["port"], ready["metrics_ports"], ready["front"]
         import grpc
 
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
@@ -681,7 +687,7 @@ class Chaos:
         target = corrupt.copy_export(self.a, work / f"start-{_slug(name)}", with_cache=False)
         breaks(target)
         cmd = [sys.executable, "-m", "ledrec.cli", "serve", str(target), "--port", "0", "--metrics-port", "0"]
-        cmd += ["--workers", str(self.config.workers)]
+        cmd += ["--workers", str(self.config.workers), "--front", self.config.front]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:
@@ -766,7 +772,7 @@ class Chaos:
         t0 = time.monotonic()
         self.prepare()
         server = Server(self.link, self.config, self.out / "server.log")
-        started = server.start_s
+        started, front = server.start_s, server.front
         try:
             self.hostile(server)
             self.hot_swaps(server)
@@ -780,6 +786,7 @@ class Chaos:
         ok = not any(r.failed(self.config.min_recall) for r in self.rows)
         return {
             "ok": ok,
+            "front": front,
             "seconds": round(time.monotonic() - t0, 1),
             "first_start_s": round(started, 2),
             "export": str(self.config.export),
@@ -805,8 +812,9 @@ def _slug(name: str) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"Chaos run on {result['export']} ({result['items']:,} items, d = {result['dim']}, catalogues "
-        f"{result['partitions']}), {result['seconds']} s: **{'passed' if result['ok'] else 'FAILED'}**",
+        f"Chaos run on the {result['front']} front, {result['export']} ({result['items']:,} items, d = "
+        f"{result['dim']}, catalogues {result['partitions']}), {result['seconds']} s: "
+        f"**{'passed' if result['ok'] else 'FAILED'}**",
         "",
         "| class | requests | codes | wrong | lost | crashes | health after | RSS before → after (MB) | recall |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -25,6 +25,8 @@ import json
 import multiprocessing as mp
 import os
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +38,7 @@ from ledrec.bench.ann import synthetic_catalogue
 from ledrec.errors import ConfigError
 from ledrec.export.mips import ServingModel
 from ledrec.io import write_json
+from ledrec.serve import native
 from ledrec.serve.client import start_server, stop_server
 from ledrec.serve.loading import load_retriever
 from ledrec.serve.ports import spawn_on_port
@@ -61,11 +64,18 @@ class ServeBenchConfig:
     # at 1M items and 1,000 QPS it measured p50 912 µs where the Python generator measured 1,353 µs: README)
     client: str = "python"
     cpp_client: str = str(Path(__file__).resolve().parents[3] / "benchmarks" / "grpc_load" / "build" / "ledrec-load")
+    # the fronts measured, in one run (repeats alternate their order): each against its own do-nothing floor
+    fronts: tuple[str, ...] = ("python",)
 
     def validate(self) -> None:
         """ConfigError for what cannot run, before any work (building a catalogue takes minutes)."""
         if self.client not in ("python", "cpp"):
             raise ConfigError(f"--client must be python or cpp, not {self.client!r}")
+        unknown = set(self.fronts) - {"python", "native"}
+        if unknown or not self.fronts:
+            raise ConfigError(f"--front: python, native or both (python,native), not {','.join(self.fronts)}")
+        if "native" in self.fronts and not native.available():
+            raise ConfigError(f"--front native: {native.WHY_NOT}")
         if self.client == "cpp" and not os.access(self.cpp_client, os.X_OK):
             raise ConfigError(
                 f"--client cpp: no load generator at {self.cpp_client}; build it (bash benchmarks/grpc_load/build.sh) "
@@ -119,9 +129,10 @@ def serve_bench(
     max_history: int = 50,
     seed: int = 0,
     repeats: int = 3,
-) -> str:
+) -> dict[str, Any]:
     """``ledrec bench serve``: :func:`run_bench` on ``config``, written to ``out/serve.json`` and
-    ``out/serve.md``; returns the markdown. With ``data``, ``config.serving_dir`` is a trained run (or its
+    ``out/serve.md``; returns the summary (what the command prints: medians per front, the acceptance
+    ratios, the paper's figures, where the files are). With ``data``, ``config.serving_dir`` is a trained run (or its
     export) and the requests are its test users' histories (:func:`held_out_histories`); without, a
     synthetic catalogue of ``n_items`` × ``dim`` is exported into ``out`` (once: a second call reuses it and
     its histories) and served."""
@@ -141,27 +152,33 @@ def serve_bench(
         title = f"Serving a synthetic catalogue of {n_items} items, d = {dim}"
     result = run_bench(replace(config, histories=histories), repeats=repeats)
     write_json(out / "serve.json", {"title": title, **result})
-    text = markdown(result, title)
-    (out / "serve.md").write_text(text)
-    return text
+    (out / "serve.md").write_text(markdown(result, title))
+    keep = ("median", "acceptance", "paper_table4")
+    return {"title": title, **{k: result[k] for k in keep}, "files": [str(out / "serve.json"), str(out / "serve.md")]}
 
 
-def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:
-    """Per-request user-embedding and KNN latency in this process, and recall@k of the served top-k."""
+def stage_latencies(config: ServeBenchConfig, front: str = "python", n: int = 2000) -> dict[str, Any]:
+    """Per-request user-embedding and KNN latency in this process — the model's own work, the front's own
+    request path (``native``: the C++ one, its internal timings) — and recall@k of the served top-k."""
     retriever = load_retriever(config.serving_dir, RetrieverConfig(index_params={"ef_search": config.ef}))
-    model = retriever.model
+    model, index = retriever.model, retriever.indexes[config.partition or next(iter(retriever.partitions))]
+    serving: Any = retriever
+    if front == "native":
+        from ledrec.serve import native
+
+        serving = native.load(retriever)
     histories = config.histories[:n]
     for h in histories[:100]:  # warm-up
-        retriever.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
+        serving.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
     # timing pass: requests back to back, as a server sees them (no exact scan in between to flush caches)
-    embed, knn, total, answers = [], [], [], []
+    embed, knn, model_work, answers = [], [], [], []
     for h in histories:
-        t0 = time.perf_counter()
-        rec = retriever.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
-        total.append(time.perf_counter() - t0)
+        rec = serving.recommend(config.partition, h, config.k, exclude_seen=config.exclude_seen)
         embed.append(rec.timings["embed"])
         knn.append(rec.timings["knn"])
+        model_work.append(rec.timings["embed"] + rec.timings["knn"])
         answers.append(rec.item_ids)
+    del serving
     # accuracy pass: the same answers against the same request path over exact indexes
     exact = Retriever(model, RetrieverConfig(exact_below=len(model.item_ids) + 1))
     recall = []
@@ -171,9 +188,9 @@ def stage_latencies(config: ServeBenchConfig, n: int = 2000) -> dict[str, Any]:
     return {
         "embed": _percentiles(embed),
         "knn": _percentiles(knn),
-        "in_process_total": _percentiles(total),
+        "in_process_total": _percentiles(model_work),
         f"recall@{config.k}": float(np.mean(recall)),
-        "index": retriever.indexes[config.partition].stats(),
+        "index": index.stats(),
     }
 
 
@@ -322,10 +339,10 @@ def _percentiles(seconds: list[float] | np.ndarray) -> dict[str, float]:
     return {"p50_us": float(np.percentile(us, 50)), "p99_us": float(np.percentile(us, 99)), "n": len(us)}
 
 
-def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
-    """Start ``ledrec serve`` (its own processes, on ports it binds itself), then drive it from a load-generator
-    process."""
-    flags = ["--workers", str(config.workers), "--ef", str(config.ef), "--watch", "0"]
+def end_to_end(config: ServeBenchConfig, front: str = "python") -> dict[str, Any]:
+    """Start ``ledrec serve --front FRONT`` (its own processes, on ports it binds itself), then drive it from
+    a load-generator process."""
+    flags = ["--workers", str(config.workers), "--ef", str(config.ef), "--watch", "0", "--front", front]
     # every worker serving; a first start builds the graph (its log: on our stderr)
     server, ready = start_server(config.serving_dir, *flags, timeout=900, stderr=None)
     try:
@@ -334,10 +351,12 @@ def end_to_end(config: ServeBenchConfig) -> dict[str, Any]:
         stop_server(server)
 
 
-def grpc_floor(config: ServeBenchConfig) -> dict[str, Any]:
-    """The same load against the same gRPC stack (asyncio server, as many processes on one port) whose handler
-    returns a fixed k-item answer: what the transport alone costs on this machine, the floor under any model."""
-    port, procs = spawn_on_port(_fixed_answer_server, (config.k,), processes=config.workers)
+def grpc_floor(config: ServeBenchConfig, front: str = "python") -> dict[str, Any]:
+    """The same load against the same gRPC stack (as many processes on one port) whose handler decodes the
+    request and returns a fixed k-item answer: what the transport alone costs on this machine, the floor
+    under any model — grpc.aio's for the Python front, gRPC C++'s for the native one."""
+    target = _fixed_answer_server if front == "python" else _native_floor_server
+    port, procs = spawn_on_port(target, (config.k,), processes=config.workers)
     try:
         return _drive(config, port)
     finally:
@@ -372,6 +391,17 @@ def _fixed_answer_server(port: int, ready: Any, k: int) -> None:
         await server.wait_for_termination()
 
     asyncio.run(main())
+
+
+def _native_floor_server(port: int, ready: Any, k: int) -> None:
+    """The native front's server whose handler decodes the request and answers a fixed k-item response."""
+    from ledrec.serve import _native  # type: ignore[attr-defined]
+
+    server = _native.Server(address=f"127.0.0.1:{port}", reuseport=True, floor_k=k)
+    server.start()
+    server.set_serving(True)
+    ready.put(os.getpid())
+    threading.Event().wait()  # until terminated
 
 
 def _drive(config: ServeBenchConfig, port: int, metrics_ports: list[int] | None = None) -> dict[str, Any]:
@@ -491,25 +521,53 @@ def stage_quantiles(
 
 
 def run_bench(config: ServeBenchConfig, repeats: int = 3, progress: bool = True) -> dict[str, Any]:
-    runs = []
+    """Each front in turn (the order alternates between repeats, so neither always runs on a warmer or a
+    colder machine): in-process model work, the service under load, its stack's floor. Medians per front,
+    and the native front's ratios to the Python front and to its floor."""
+    runs: dict[str, list[dict[str, Any]]] = {front: [] for front in config.fronts}
     for r in range(repeats):
-        stages = stage_latencies(config)
-        e2e = end_to_end(config)
-        run = {"stages": stages, "e2e": e2e, "floor": grpc_floor(config)}
-        runs.append(run)
-        if progress:
-            print(json.dumps({"repeat": r + 1, **_row(run)}), flush=True)
+        for front in config.fronts if r % 2 == 0 else config.fronts[::-1]:
+            run = {
+                "stages": stage_latencies(config, front),
+                "e2e": end_to_end(config, front),
+                "floor": grpc_floor(config, front),
+            }
+            runs[front].append(run)
+            if progress:
+                print(json.dumps({"repeat": r + 1, "front": front, **_row(run)}), file=sys.stderr, flush=True)
     serving = load_retriever(config.serving_dir).model
     side = vae_side_by_side(serving, config.histories)
-    summary = {k: float(np.median([_row(run)[k] for run in runs])) for k in _row(runs[0])}
-    led_us = summary["in_process_p50_us"]
-    side["ratio_vae_over_led_p50"] = side["vae_exact"]["p50_us"] / led_us
+    medians = {
+        front: {k: float(np.median([_row(run)[k] for run in rs])) for k in _row(rs[0])} for front, rs in runs.items()
+    }
+    side["ratio_vae_over_led_p50"] = side["vae_exact"]["p50_us"] / medians[config.fronts[0]]["in_process_p50_us"]
     return {
         "config": {k: v for k, v in vars(config).items() if k != "histories"},
         "runs": runs,
-        "median": summary,
+        "median": medians,
+        "acceptance": acceptance(medians),
+        "paper_table4": PAPER,
         "side_by_side": side,
     }
+
+
+# the seed paper's Table 4: one 4-CPU instance (deserialization and network included)
+PAPER = {"max_qps": 3200, "p50_us": 500, "p99_us": 2000, "user_embedding_us": 30, "knn_us": 160}
+
+
+def acceptance(medians: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """The native front against the Python front and against its own floor (issue 26's criteria)."""
+    if "native" not in medians:
+        return {}
+    n = medians["native"]
+    out: dict[str, Any] = {
+        "native_over_floor_qps": n["max_qps"] / n["floor_max_qps"],
+        "p50_over_floor_plus_model_us": n["total_p50_us"] - n["floor_p50_us"] - n["in_process_p50_us"],
+        "p99_over_floor_us": n["total_p99_us"] - n["floor_p99_us"],
+    }
+    if "python" in medians:
+        out["native_over_python_qps"] = n["max_qps"] / medians["python"]["max_qps"]
+    return out
 
 
 def _row(run: dict[str, Any]) -> dict[str, float]:
@@ -542,36 +600,52 @@ def _row(run: dict[str, Any]) -> dict[str, float]:
 
 
 def markdown(result: dict[str, Any], title: str) -> str:
-    m, c = result["median"], result["config"]
-
-    def server(key: str) -> str:
-        return f"{m.get(f'server_{key}_us', float('nan')):.0f}"
-
-    side = result["side_by_side"]
+    c, side = result["config"], result["side_by_side"]
+    fronts = list(result["median"])
+    us = lambda v: f"{v:.0f} µs"  # noqa: E731
     lines = [
         title,
         "",
-        f"medians of {len(result['runs'])} runs; {c['workers']} server processes, k = {c['k']}, ef = {c['ef']}, "
-        f"open loop at {c['rate']:.0f} QPS",
+        f"medians of {len(result['runs'][fronts[0]])} runs per front (alternated); {c['workers']} server processes, "
+        f"k = {c['k']}, ef = {c['ef']}, open loop at {c['rate']:.0f} QPS, {c['client']} load generator on the same "
+        "machine",
         "",
-        "| max QPS | total p50 | total p99 | user embedding p50 | p99 | KNN p50 | p99 | ANN recall@k |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {m['max_qps']:.0f} | {m['total_p50_us']:.0f} µs | {m['total_p99_us']:.0f} µs | {m['embed_p50_us']:.0f} µs "
-        f"| {m['embed_p99_us']:.0f} µs | {m['knn_p50_us']:.0f} µs | {m['knn_p99_us']:.0f} µs | {m['recall']:.4f} |",
+        "| front | max QPS | p50 | p99 | floor max QPS | floor p50 | floor p99 | model in process p50 | "
+        "handler p50 (server) | user embedding p50 | KNN p50 | ANN recall@k |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for front in fronts:
+        m = result["median"][front]
+        lines.append(
+            f"| {front} | {m['max_qps']:.0f} | {us(m['total_p50_us'])} | {us(m['total_p99_us'])} | "
+            f"{m['floor_max_qps']:.0f} | {us(m['floor_p50_us'])} | {us(m['floor_p99_us'])} | "
+            f"{us(m['in_process_p50_us'])} | {us(m.get('server_total_p50_us', float('nan')))} | "
+            f"{us(m['embed_p50_us'])} | {us(m['knn_p50_us'])} | {m['recall']:.4f} |"
+        )
+    p = result["paper_table4"]
+    lines.append(
+        f"| paper, Table 4 (4 CPUs) | {p['max_qps']} | {p['p50_us']} µs | {p['p99_us']} µs | | | | | | "
+        f"{p['user_embedding_us']} µs | {p['knn_us']} µs | |"
+    )
+    a = result["acceptance"]
+    if a:
+        lines += [
+            "",
+            "Native front: max QPS "
+            + (f"{a['native_over_python_qps']:.2f}× the Python front's, " if "native_over_python_qps" in a else "")
+            + f"{100 * a['native_over_floor_qps']:.0f}% of its floor's; p50 "
+            f"{a['p50_over_floor_plus_model_us']:+.0f} µs over floor p50 + model p50; p99 "
+            f"{a['p99_over_floor_us']:+.0f} µs over floor p99.",
+        ]
+    lines += [
         "",
         f"Side by side (in process, same histories): Mult-VAE exact full scoring over {side['items']} items p50 "
-        f"{side['vae_exact']['p50_us'] / 1000:.1f} ms against LED embedding + KNN p50 {m['in_process_p50_us']:.0f} µs: "
-        f"{side['ratio_vae_over_led_p50']:.0f}× slower.",
+        f"{side['vae_exact']['p50_us'] / 1000:.1f} ms, {side['ratio_vae_over_led_p50']:.0f}× LED's model work p50.",
         "",
-        f"The gRPC floor (the same server stack and load, a handler that returns a fixed {c['k']}-item answer): "
-        f"max QPS {m['floor_max_qps']:.0f}, p50 {m['floor_p50_us']:.0f} µs, p99 {m['floor_p99_us']:.0f} µs at "
-        f"{c['rate']:.0f} QPS.",
-        "",
-        "Inside the server during the open loop (its Prometheus histograms, interpolated within buckets): "
-        f"handler p50 {server('total_p50')} µs, p99 {server('total_p99')} µs; KNN p50 {server('knn_p50')} µs, "
-        f"p99 {server('knn_p99')} µs; user embedding p50 {server('user_embedding_p50')} µs.",
-        "",
-        f"Latency counts from each request's scheduled send time; the load generator itself sent p50 "
-        f"{m['send_lag_p50_us']:.0f} µs, p99 {m['send_lag_p99_us']:.0f} µs late (included in the totals).",
+        "The floor of a front: the same server stack and load, a handler that decodes the request and returns a "
+        f"fixed {c['k']}-item answer. Latency counts from each request's scheduled send time (the load generator "
+        "sent p50 "
+        + ", ".join(f"{result['median'][f]['send_lag_p50_us']:.0f} µs ({f})" for f in fronts)
+        + " late: included in the totals).",
     ]
     return "\n".join(lines) + "\n"

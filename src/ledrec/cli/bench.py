@@ -257,11 +257,13 @@ def _parser_serve(bench_sub: Any) -> None:
     p = bench_sub.add_parser(
         "serve",
         help="the paper's Table 4: max QPS, p50/p99 end to end over loopback gRPC, per-stage latency, ANN recall",
-        description="Start 'ledrec serve' and drive it from a separate load-generator process over loopback gRPC: "
-        "closed loop for the max QPS, open loop at --rate for latency p50/p99; per-stage latencies (user "
-        "embedding, KNN) and ANN recall@k in process on the same histories; and Mult-VAE exact full scoring on the "
-        "same histories as a latency ratio. Medians of --repeats runs. A trained run (--run with --data for "
-        "histories of its test users) or a synthetic catalogue (--items, --dim).",
+        description="For each --front, start 'ledrec serve' and drive it from a separate load-generator process "
+        "over loopback gRPC: closed loop for the max QPS, open loop at --rate for latency p50/p99; the same loads "
+        "against a do-nothing server of the same stack (the floor); per-stage latencies (user embedding, KNN) "
+        "and ANN recall@k in process on the same histories; Mult-VAE exact full scoring on the same histories as "
+        "a latency ratio. Medians of --repeats runs, the fronts alternating. A trained run (--run with --data for "
+        "histories of its test users) or a synthetic catalogue (--items, --dim). Prints the summary as JSON; "
+        "OUT/serve.md has the table.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_served_run_args(p, "run directory or serving export to serve; histories from --data's test users")
@@ -289,13 +291,22 @@ def _parser_serve(bench_sub: Any) -> None:
     p.add_argument(
         "--cpp-client", default="", help="path of the built C++ load generator (default: benchmarks/grpc_load/build/)"
     )
+    p.add_argument(
+        "--front",
+        default=None,
+        help="the fronts of ledrec serve to measure, comma-separated (python, native); each against its own "
+        "do-nothing floor, repeats alternating their order (default: python,native where the native front is "
+        "built, python otherwise)",
+    )
     p.add_argument("--out", required=True, help="folder for serve.json, serve.md (and the synthetic export)")
     p.set_defaults(func=cmd_bench_serve)
 
 
 def cmd_bench_serve(args: argparse.Namespace) -> int:
     from ledrec.bench.serve import ServeBenchConfig, serve_bench
+    from ledrec.serve import native
 
+    fronts = args.front or ("python,native" if native.available() else "python")
     config = ServeBenchConfig(
         serving_dir=args.run or "",
         k=args.k,
@@ -305,11 +316,12 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         rate=args.rate,
         seconds=args.seconds,
         client=args.client,
+        fronts=tuple(f.strip() for f in fronts.split(",") if f.strip()),
         **({"cpp_client": args.cpp_client} if args.cpp_client else {}),
     )
     config.validate()  # before reading any data or building a catalogue
     data = served_run_data(args)
-    text = serve_bench(
+    summary = serve_bench(
         config,
         args.out,
         data=data,
@@ -319,7 +331,7 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         repeats=args.repeats,
     )
-    print(text)
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -154,12 +154,16 @@ class ServingModel:
 
     def user_vector(self, items: np.ndarray) -> np.ndarray:
         """The query q (d,) of one history of item indices; the null vector for an empty history (cold start:
-        every score is then the bias, so the top items are the most popular ones, §6.2)."""
+        every score is then the bias, so the top items are the most popular ones, §6.2). In float64, rounded
+        once: the rows summed in history order, divided by T (mean) or √T, mapped row by row by the query map
+        — the arithmetic the native front repeats to the bit (src/ledrec/serve/native/kernel.cc)."""
         if len(items) == 0:
             return np.zeros(self.dim, dtype=np.float32)
-        total = self.encoder_vectors[items].sum(axis=0)
-        u = total / np.float32(len(items) if self.reduce == "mean" else np.sqrt(len(items)))
-        return u if self._identity_map else (u @ self.query_map).astype(np.float32)
+        total = self.encoder_vectors[items].astype(np.float64).sum(axis=0)
+        u = total / (len(items) if self.reduce == "mean" else np.sqrt(len(items)))
+        if not self._identity_map:
+            u = (u[:, None] * self.query_map.astype(np.float64)).sum(axis=0)
+        return u.astype(np.float32)
 
     def scores(self, query: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Exact s(u, i) of the given items (all when None)."""

@@ -8,7 +8,8 @@ Forms:
   and ‖q̃ − x̃‖² = ‖q‖² + M² − 2⟨q, x⟩, so the nearest item is the one with the largest inner product.
 
 Whatever the form, ``search`` returns the exact inner products ⟨[q; 1], [v; b]⟩ of the items it found
-(recomputed on the k rows: cheap, and it makes scores comparable across indexes), best first.
+(recomputed on the k rows: cheap, and it makes scores comparable across indexes), best first. The request path
+(``search_excluding``) scores with :func:`canonical_dot`, the arithmetic the native front repeats to the bit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,38 @@ from typing import Any
 import numpy as np
 
 FORMS = ("ip", "nn")
+EPS32 = 2.0**-24  # float32's unit roundoff
+
+
+def canonical_dot(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The served score of each row, ⟨row, query⟩ (float32 (n, D) and (D,) → float32 (n,)), as both fronts
+    compute it, to the bit: products in float64 (exact for float32 factors), summed in numpy's pairwise order,
+    rounded once to float32 (src/ledrec/serve/native/kernel.cc repeats it; tests/serve/test_native.py)."""
+    return np.multiply(rows, query, dtype=np.float64).sum(axis=1).astype(np.float32)
+
+
+def exact_top(
+    rows: np.ndarray, query: np.ndarray, k: int, exclude: np.ndarray | None = None, max_norm: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows with the best :func:`canonical_dot` (ties: the lower position), the positions
+    ``exclude`` left out: positions and scores, best first. A float32 product finds the candidates — every row
+    within twice its rounding bound of the k-th (|error| ≤ (D + 2)·2⁻²⁴·‖row‖·‖query‖ in any summation
+    order) — and only those are scored canonically: the answer of scoring every row, at the cost of one
+    float32 product. ``max_norm``: the largest row norm, when known."""
+    n, width = rows.shape
+    k = min(k, n - (0 if exclude is None else len(exclude)))
+    if k <= 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    approx = rows @ query
+    if exclude is not None and len(exclude):
+        approx[exclude] = -np.inf
+    largest = float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max())) if max_norm is None else max_norm
+    bound = 2.0 * (width + 2) * EPS32 * largest * float(np.linalg.norm(query.astype(np.float64)))
+    kth = np.partition(approx, n - k)[n - k]
+    candidates = np.flatnonzero(approx >= kth - 2 * bound)
+    scores = canonical_dot(rows[candidates], query)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return candidates[order], scores[order]
 
 
 def nearest_neighbour_form(mips_items: np.ndarray) -> tuple[np.ndarray, float]:
@@ -73,7 +106,7 @@ class Index(ABC):
         if len(exclude):
             excluded = set(exclude.tolist())
             positions = np.fromiter((p for p in positions.tolist() if p not in excluded), np.int64)
-        scores = self.vectors[positions] @ query  # exact ⟨[q; 1], [v; b]⟩ of what was found
+        scores = canonical_dot(self.vectors[positions], query)  # exact ⟨[q; 1], [v; b]⟩ of what was found
         order = np.argsort(-scores, kind="stable")[:k]
         return positions[order], scores[order]
 

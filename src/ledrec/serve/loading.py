@@ -12,13 +12,16 @@ Only numpy and the index libraries: serving never imports torch or the training 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 from ledrec.export.loading import EXPORT, RUN, SERVING_DIR, load_serving_model, locate
 from ledrec.export.mips import ServingModel
 from ledrec.serve.retriever import Retriever, RetrieverConfig
 
-__all__ = ["EXPORT", "RUN", "SERVING_DIR", "load_retriever", "load_serving_model", "locate"]
+__all__ = ["EXPORT", "RUN", "SERVING_DIR", "load_retriever", "load_servable", "load_serving_model", "locate"]
 
 
 def load_retriever(
@@ -36,3 +39,19 @@ def load_retriever(
     if check:
         retriever.self_check()
     return retriever
+
+
+def load_servable(config: RetrieverConfig, front: str) -> Callable[[Path], Any]:
+    """The loader of a front (TensorFlow Serving's *loader*): a directory → a model that has proven itself,
+    what the manager swaps in. The Python front serves the retriever itself; the native front a C++ model
+    made from exactly what the retriever verified, self-checked through its own request path."""
+
+    def load(path: Path) -> Any:
+        retriever = load_retriever(path, config)
+        if front != "native":
+            return retriever
+        from ledrec.serve import native
+
+        return native.load(retriever)
+
+    return load

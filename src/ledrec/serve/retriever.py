@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from ledrec.config import option
 from ledrec.export.mips import ServingModel
 from ledrec.index import ExactIndex, Index, build_index
+from ledrec.index.base import exact_top
 from ledrec.io import ArtifactError, atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,11 @@ class Retriever:
         cold = len(history) == 0
         if allowed_item_ids is not None:
             candidates = self._allowed(catalogue, allowed_item_ids)
-            seen = history if exclude_seen else ()
-            items, scores = _top_exact(self.model.scores(query, candidates), candidates, k, seen)
+            if exclude_seen and len(history):
+                candidates = candidates[~np.isin(candidates, history)]
+            rows = self.model.mips_items(candidates)
+            positions, scores = exact_top(rows, np.append(query, np.float32(1.0)), k)
+            items = candidates[positions]
         elif cold:
             items = self.cold[partition][:k]
             scores = self.model.item_bias[items]
@@ -204,23 +208,24 @@ class Retriever:
         return np.intersect1d(allowed, catalogue)  # never an item of another partition
 
     # ---------------------------------------------------------------- self-check
-    def self_check(self, k: int = 10, seed: int = 0) -> dict[str, float]:
+    def self_check(self, k: int = 10, seed: int = 0, recommend: Any = None) -> dict[str, float]:
         """Ask every catalogue a few seeded questions and compare with exact scoring; raise
         :class:`SelfCheckError` on any wrong answer. A catalogue whose graph came from the cache and fails
-        gets its graph rebuilt once (a cache is never trusted over the vectors). Returns recall per partition."""
+        gets its graph rebuilt once (a cache is never trusted over the vectors). Returns recall per partition.
+        ``recommend``: another request path over this model's arrays (the native front's) to check instead."""
         recalls = {}
         for name in self.partitions:
             try:
-                recalls[name] = self._check_partition(name, k, seed)
+                recalls[name] = self._check_partition(name, k, seed, recommend or self.recommend)
             except SelfCheckError as exc:
-                if self.cache_events.get(name) != "hit":
+                if self.cache_events.get(name) != "hit" or recommend is not None:
                     raise
                 log.warning("cached graph of partition %s failed the self-check (%s): rebuilding it", clip(name), exc)
                 self.indexes[name] = _cached_hnsw(self.model, name, self.config, self.cache_events, trust=False)
-                recalls[name] = self._check_partition(name, k, seed)
+                recalls[name] = self._check_partition(name, k, seed, self.recommend)
         return recalls
 
-    def _check_partition(self, name: str, k: int, seed: int) -> float:
+    def _check_partition(self, name: str, k: int, seed: int, recommend: Any = None) -> float:
         model, catalogue = self.model, self.partitions[name]
         label = f"self-check of partition {clip(name)}"
 
@@ -228,7 +233,8 @@ class Retriever:
             if not ok:
                 raise SelfCheckError(f"{label}: {what}")
 
-        cold = self.recommend(name, [], k)
+        recommend = recommend or self.recommend
+        cold = recommend(name, [], k)
         expected = model.item_ids[self.cold[name][:k]].tolist()
         check(cold.item_ids == expected, "the cold-start answer is not the highest-bias items")
         rng = np.random.default_rng(seed)
@@ -238,7 +244,7 @@ class Retriever:
             kk = min(k, len(catalogue) - len(history))
             if kk <= 0:
                 break
-            rec = self.recommend(name, model.item_ids[history].tolist(), kk, exclude_seen=True)
+            rec = recommend(name, model.item_ids[history].tolist(), kk, exclude_seen=True)
             # exact scores from the model's own arrays (not the index's copy), over all items, then the catalogue's
             exact = model.scores(model.user_vector(np.sort(history)))[catalogue]  # (n,)
             exact[_positions(catalogue, history)] = -np.inf
@@ -428,13 +434,3 @@ def _positions(catalogue: np.ndarray, items: np.ndarray) -> np.ndarray:
     inside = pos < len(catalogue)
     pos, items = pos[inside], items[inside]
     return pos[catalogue[pos] == items]
-
-
-def _top_exact(
-    scores: np.ndarray, items: np.ndarray, k: int, seen: np.ndarray | tuple = ()
-) -> tuple[np.ndarray, np.ndarray]:
-    if len(seen):
-        keep = ~np.isin(items, seen)
-        items, scores = items[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")[:k]
-    return items[order], scores[order]
