@@ -33,7 +33,7 @@ def test_import_ledrec_is_cheap_and_exports_the_public_names():
 def test_models_have_signatures_docs_and_checked_options():
     signature = inspect.signature(ledrec.LED)
     assert signature.parameters["dim"].default is None and signature.parameters["random_state"].default == 0
-    assert "dim : int, default None" in ledrec.LED.__doc__ and "small 128, large 256" in ledrec.LED.__doc__
+    assert "dim : int, default None" in ledrec.LED.__doc__ and "led-trained" in ledrec.LED.__doc__
     assert "an int >= 1" in ledrec.LED.__doc__
     assert "lam : float, default 500.0" in ledrec.EASE.__doc__
     bad = [
@@ -196,31 +196,50 @@ def test_export_of_events_without_a_partition_column_makes_one_catalogue_and_say
     assert list(json.loads(captured.out)["partitions"]) == [""]
 
 
-def test_led_presets_fill_what_was_left_unset_by_catalogue_size():
-    from ledrec.models.led import LARGE_CATALOGUE, PRESETS
+def test_led_chooses_its_member_by_the_data_and_never_changes_a_parameter():
+    import sklearn.base
+
+    from ledrec.models.led_common import LARGE_CATALOGUE, PRESETS
 
     default = ledrec.LED()  # small: the closed form (no epoch), large: ALS's loss (4 sweeps); no validation run
-    assert default.effective("epochs", 100) == 0 and not default.selects_on_validation(100)
+    assert default.candidates(100) == ["spectral"] and default.candidates(LARGE_CATALOGUE) == ["wls"]
     assert default.effective("dim", 100) == 256 and default.effective("dim", LARGE_CATALOGUE) == 512
-    assert default.effective("loss", LARGE_CATALOGUE) == "wls" and default.effective("epochs", LARGE_CATALOGUE) == 4
-    assert not default.selects_on_validation(LARGE_CATALOGUE)
-    assert ledrec.LED(loss="mult").effective("dim", LARGE_CATALOGUE) == 1024  # the closed form, chosen
-    assert ledrec.LED(init="svd").effective("dim", 100) == PRESETS["small"]["dim"]
+    assert default.effective("epochs", LARGE_CATALOGUE) == 4 and default.effective("epochs", 100) is None
+    assert not default.selects_on_validation(100) and not default.selects_on_validation(LARGE_CATALOGUE)
+    assert default.candidates(100, separate_targets=True) == ["full"]  # multi-feedback: the paper's training
+    assert ledrec.LED(loss="mult").candidates(LARGE_CATALOGUE) == ["spectral"]  # the closed form, chosen
+    assert ledrec.LED(loss="mult").effective("dim", LARGE_CATALOGUE) == 1024
+    assert ledrec.LED(init="svd").candidates(100) == ["full"]
+    assert ledrec.LED(init="svd").effective("dim", 100) == PRESETS["trained"]["small"]["dim"]
     assert ledrec.LED(init="svd").effective("loss", LARGE_CATALOGUE) == "mult-css"  # the paper's training
+    assert ledrec.LED(tuning="project").candidates(100) == ["project"]
+    assert ledrec.LED(variant="spectral,wls").candidates(100) == ["spectral", "wls"]
+    with pytest.raises(ConfigError, match="wls_confidence do"):
+        ledrec.LED(variant="spectral", wls_confidence=3.0).member("spectral")  # it would be ignored
+    with pytest.raises(ConfigError, match="variant must be"):
+        ledrec.LED(variant="bogus").candidates(100)
     model = ledrec.LED(dim=16, epochs=2)
-    assert model.effective("loss", 100) == "mult" and model.effective("loss", LARGE_CATALOGUE) == "wls"
+    assert model.effective("loss", 100) == "mult" and model.effective("variant", LARGE_CATALOGUE) == "wls"  # sweeps
     assert model.effective("dim", LARGE_CATALOGUE) == 16  # given: kept
     assert model.selects_on_validation(100) and not model.selects_on_validation(LARGE_CATALOGUE)  # fixed schedule
     rng = np.random.default_rng(0)
     users = [f"u{u}" for u in range(50) for _ in range(5)]
     items = [f"i{rng.integers(40)}" for _ in range(250)]
-    model.fit(ledrec.Interactions.from_events(users, items))
-    assert model.preset_ == "small" and model.get_params()["lr"] == PRESETS["small"]["lr"] and model.dim == 16
-    large = ledrec.LED(preset="large", init="svd", epochs=1, dim=8)
-    large.fit(ledrec.Interactions.from_events(users, items))
-    assert large.loss == "mult-css" and large.share_negatives == "batch" and large.mult_after == 21
-    solved = ledrec.LED(preset="large", epochs=1, dim=8).fit(ledrec.Interactions.from_events(users, items))
-    assert solved.loss == "wls" and solved.reduce == "sqrt" and solved.encoder_ == "untied"
+    data = ledrec.Interactions.from_events(users, items)
+    for led in (model, ledrec.LED(preset="large", init="svd", epochs=1, dim=8), ledrec.LED(preset="large", dim=8)):
+        before = led.get_params()
+        clone = sklearn.base.clone(led)
+        led.fit(data)
+        assert led.get_params() == before and clone.get_params() == before  # fit changes no parameter
+    assert model.variant_ == "full" and model.params_["lr"] == PRESETS["trained"]["small"]["lr"] and model.dim == 16
+    large = ledrec.LED(preset="large", init="svd", epochs=1, dim=8).fit(data)
+    assert (large.params_["loss"], large.params_["share_negatives"], large.params_["mult_after"]) == (
+        "mult-css",
+        "batch",
+        21,
+    )
+    solved = ledrec.LED(preset="large", dim=8).fit(data)
+    assert solved.variant_ == "wls" and solved.params_["reduce"] == "sqrt" and solved.reduce is None
 
 
 @pytest.fixture(scope="module")

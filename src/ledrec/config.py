@@ -59,6 +59,12 @@ class Option:
         values = [v.strip() for v in text.split(",")] if self.searchable else [text]
         out = []
         for v in values:
+            if self.type is bool:  # (bool("false") is True)
+                words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+                if v.strip().lower() not in words:
+                    raise ConfigError(f"--{self.name.replace('_', '-')}: {v!r} is not true or false")
+                out.append(words[v.strip().lower()])
+                continue
             try:
                 out.append(self.type(v))
             except ValueError:

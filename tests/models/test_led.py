@@ -132,13 +132,14 @@ def test_sparse_and_dense_sampled_losses_agree(loss):
     model = LED(dim=8, epochs=1, batch_size=4, negatives=5, loss=loss, init="random").fit(train)
     assert model.sparse_gradients_
     rows = np.arange(10)
-    sparse = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=True)
-    dense = model._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=False)
+    trained = model.estimator_  # (the member that trained: a TrainedLED)
+    sparse = trained._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=True)
+    dense = trained._loss(train, train, rows, np.random.default_rng(1), 0.0, sparse=False)
     assert float(sparse.detach()) == pytest.approx(float(dense.detach()), rel=1e-5)
 
 
 def test_mult_after_switches_a_sampled_run_to_the_full_softmax(monkeypatch):
-    import ledrec.models.led as led_module
+    import ledrec.models.led_trained as led_module
 
     train, held = planted_task()
     seen: list[tuple[int, str]] = []

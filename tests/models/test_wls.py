@@ -1,4 +1,4 @@
-"""LED on ALS's weighted square loss (``ledrec.models.wls``): each step is the exact least-squares solution
+"""LED on ALS's weighted square loss (``ledrec.models.led_wls``): each step is the exact least-squares solution
 (checked against a dense solve), every sweep lowers the loss, and the model serves by one inner product."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import torch
 from ledrec.errors import ConfigError
 from ledrec.evaluate.ranking import evaluate
 from ledrec.models.led import LED
-from ledrec.models.wls import WeightedLeastSquares, fit_tables
+from ledrec.models.led_wls import WeightedLeastSquares, fit_tables
 from tests.conftest import planted_task
 
 ALPHA, LAM, GAMMA = 4.0, 0.5, 0.5
@@ -108,7 +108,8 @@ def test_led_wls_learns_planted_clusters_and_serves_by_one_inner_product(tmp_pat
 
     train, held = planted_task()
     model = LED(loss="wls", dim=16, epochs=6).fit(train, validation=held)
-    assert model.encoder_ == "untied" and model.reduce == "sqrt"  # the loss's preset: 1/√T
+    assert model.variant_ == "wls" and model.params_["reduce"] == "sqrt" and model.reduce is None  # the preset's 1/√T
+    assert model.encoder_vectors_ is not model.item_vectors_  # two tables
     assert not model.selects_on_validation(train.shape[1])  # a fixed number of sweeps
     assert evaluate(model.score, held, ks=(10,))["recall@10"] > 0.8  # random: ~0.08
     serving = from_model(model, np.array([f"i{i}" for i in range(train.shape[1])]))
@@ -144,4 +145,4 @@ def test_a_rank_the_matrix_does_not_have_is_refused_and_an_empty_item_stays_null
 def test_a_solved_model_reports_no_gradient_step():
     train, _ = planted_task()
     model = LED(loss="wls", dim=8, epochs=1).fit(train)
-    assert not model.sparse_gradients_ and model.history_ == [] and model.best_epoch_ == 1
+    assert not getattr(model, "sparse_gradients_", False) and model.history_ == [] and model.best_epoch_ == 1

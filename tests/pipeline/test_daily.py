@@ -15,6 +15,8 @@ from ledrec.pipeline import config as pipeline_config
 from ledrec.pipeline.daily import holdout_metrics, run_pipeline
 from tests.pipeline.conftest import settings, worse, write_days
 
+STAGES = ("events", "candidate project", "train", "export", "refit", "refit export")
+
 
 @pytest.fixture(scope="module")
 def first_day(tmp_path_factory):
@@ -42,7 +44,11 @@ def test_first_run_publishes_each_catalogue(first_day):
         assert release["code"]["ledrec"] and release["inputs"]["events_digest"] == report["window"]["events_digest"]
         model = ServingModel.load(folder / "current")  # a valid serving export, one catalogue: this one
         assert list(model.partitions) == [name] and model.version == release["content_version"]
-        assert set(part["stages"]) == {"events", "pretrain", "train", "export", "gate+publish"}
+        # one candidate trained once on the window before validation, the winner before the holdout (scored
+        # there by the gate) and on the whole window (published)
+        assert set(part["stages"]) == set(STAGES) | {"gate+publish"}
+        assert part["variant"] == "project" and [c["variant"] for c in part["candidates"]] == ["project"]
+        assert release["choice"]["refit"] and release["choice"]["candidates"][0]["validation"]["recall@20"] > 0
         assert all(s["wall_s"] >= 0 and s["peak_rss_gib"] > 0 for s in part["stages"].values())
     assert len(list((out / "reports").glob("*.json"))) == 1
 
@@ -53,7 +59,7 @@ def test_a_run_on_unchanged_inputs_recomputes_nothing(first_day):
     for name, part in again["catalogues"].items():
         assert part["decision"] == "unchanged", part
         assert part["version"] == report["catalogues"][name]["version"]
-        assert all(part["stages"][s]["cached"] for s in ("events", "pretrain", "train", "export"))
+        assert all(part["stages"][s]["cached"] for s in STAGES)
 
 
 def test_a_new_day_publishes_a_new_version_and_a_worse_model_is_refused(first_day, tmp_path):
@@ -91,8 +97,8 @@ def test_a_pretraining_window_counts_pairs_of_timelines(first_day, tmp_path):
     # fewer pairs than all pairs of each timeline, and still a useful model
     assert (
         0
-        < part["stages"]["pretrain"]["cooccurrence_nnz"]
-        < report["catalogues"]["country0"]["stages"]["pretrain"]["cooccurrence_nnz"]
+        < part["stages"]["train"]["cooccurrence_nnz"]
+        < report["catalogues"]["country0"]["stages"]["train"]["cooccurrence_nnz"]
     )
     assert part["candidate"]["recall@20"] > 1.2 * part["popularity"]["recall@20"]
 
@@ -173,7 +179,7 @@ def test_a_killed_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert publish.current(tmp_path / "pub" / "country1") is None  # nothing half-published
     monkeypatch.setattr(daily, "_export", real)
     part = run_pipeline(config, progress=False)["catalogues"]["country1"]
-    assert [part["stages"][s]["cached"] for s in ("events", "pretrain", "train", "export")] == [True, True, True, False]
+    assert [part["stages"][s]["cached"] for s in STAGES[:4]] == [True, True, True, False]
     assert part["decision"] == "published"
 
 
@@ -190,5 +196,5 @@ def test_spark_pretraining_in_the_pipeline(first_day, tmp_path):
     local = report["catalogues"]["country0"]
     assert part["decision"] == "published"
     # the same pre-training (same pairs), and a model as good as the local engine's within noise
-    assert part["stages"]["pretrain"]["cooccurrence_nnz"] == local["stages"]["pretrain"]["cooccurrence_nnz"]
+    assert part["stages"]["train"]["cooccurrence_nnz"] == local["stages"]["train"]["cooccurrence_nnz"]
     assert abs(part["candidate"]["recall@20"] - local["candidate"]["recall@20"]) < 0.03

@@ -57,8 +57,10 @@ def test_led_by_default_is_the_closed_form_and_serves_it():
     term; the serving form (untied: the encoder's own table) gives the model's own scores."""
     train, held = planted_task()
     model = LED(dim=8, spectral_order=0.0).fit(train)
-    assert model.epochs == 0 and model.encoder_ == "untied" and model.history_ == []
-    encoder, decoder, _ = spectral_tables(train, 8, exponent=model.spectral_exponent, n_iter=model.svd_iter)
+    assert model.variant_ == "spectral" and model.history_ == [] and model.best_epoch_ == 0
+    p = model.params_
+    assert p["encoder"] == "untied" and model.encoder_vectors_ is not model.item_vectors_
+    encoder, decoder, _ = spectral_tables(train, 8, exponent=p["spectral_exponent"], n_iter=p["svd_iter"])
     H = held.input[:20]
     closed = np.asarray(H @ encoder) / np.maximum(np.diff(H.indptr), 1)[:, None] @ decoder.T
     scores = model.score(H) - model.item_bias_
@@ -81,6 +83,7 @@ def test_fine_tuning_starts_from_the_closed_form():
     train, held = planted_task()
     start = LED(dim=8, random_state=1).fit(train)
     tuned = LED(dim=8, epochs=2, patience=0, lr=1e-3, random_state=1).fit(train)
-    assert tuned.effective("epochs", train.shape[1]) == 2
+    assert tuned.effective("epochs", train.shape[1]) == 2 and tuned.variant_ == "full"
+    assert tuned.params_["init"] == "spectral"  # given no init, fine-tuning starts from the closed form
     assert not np.allclose(tuned.item_vectors_, start.item_vectors_)
     assert evaluate(tuned.score, held, ks=(10,))["recall@10"] > 0.8

@@ -190,12 +190,14 @@ def test_the_graph_form_is_chosen_per_model_and_finds_the_exact_answers(init, mo
         "wls": {"dim": 32, "loss": "wls", "epochs": 3},  # ALS's loss in LED's form (the large preset's)
     }[init]
     model = from_model(LED(**params).fit(train), np.array([f"i{i}" for i in range(2000)]))
-    config = RetrieverConfig(exact_below=0)
+    # one build thread: hnswlib's multi-threaded build inserts in an order the scheduler decides (on two busy
+    # cores this graph once found 75 of 80 exact answers instead of 80)
+    config = RetrieverConfig(exact_below=0, index_params={"threads": 1})
     chosen = graph_params(model, "", config)["form"]
     if init != "wls":  # (whichever wls's vectors need: the self-check below holds it to the exact answers)
         assert chosen == ("ip" if init == "spectral" else "nn")
     assert Retriever(model, config).self_check()[""] >= 0.95
-    other = RetrieverConfig(exact_below=0, form="nn" if chosen == "ip" else "ip")
+    other = RetrieverConfig(exact_below=0, form="nn" if chosen == "ip" else "ip", index_params={"threads": 1})
     assert graph_params(model, "", other)["form"] != chosen  # a given form is kept
     from ledrec.serve import retriever
 

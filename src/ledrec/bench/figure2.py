@@ -53,7 +53,8 @@ def figure2(
         for init in INITS:
             for tuning in TUNINGS:
                 start = time.perf_counter()
-                model = LED(**{**params, "init": init, "tuning": tuning, "embeddings": str(emb_dir)}, random_state=seed)
+                pretrained = {"embeddings": str(emb_dir)} if init == "svd" else {}  # (the pre-trained SVD vectors)
+                model = LED(**{**params, "init": init, "tuning": tuning, **pretrained}, random_state=seed)
                 model.item_ids = data.items.ids  # random + project: frozen random vectors, the control
                 model.progress = False
                 model.fit(subset, validation=data.valid)

@@ -94,6 +94,9 @@ class PreparedData:
     # training matrices (which then hold every input event); keys "fit_valid"/"fit_test" → matrix.
     targets: dict[str, sp.csr_matrix] = field(default_factory=dict)
     pretrain: dict[str, sp.csr_matrix] = field(default_factory=dict)
+    # the time protocol only: every input event of the window, test period included — what a daily job refits
+    # its chosen model on (targets["fit_all"] / pretrain["fit_all"] beside it when they differ)
+    fit_all: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         self.valid = self.valid.with_protocol(self.protocol)
@@ -144,7 +147,8 @@ class PreparedData:
         )
 
     def side(self, which: str) -> dict[str, sp.csr_matrix]:
-        """Extra fit arguments for ``which`` in {"fit_valid", "fit_test"}: ``targets``, ``pretrain_matrix``."""
+        """Extra fit arguments for ``which`` in {"fit_valid", "fit_test", "fit_all"}: ``targets``,
+        ``pretrain_matrix``."""
         out = {}
         if which in self.targets:
             out["targets"] = self.targets[which]
@@ -166,6 +170,8 @@ class PreparedData:
                 out[f"{name}.exclude"] = split.exclude
         out |= {f"targets.{k}": v for k, v in self.targets.items()}
         out |= {f"pretrain.{k}": v for k, v in self.pretrain.items()}
+        if self.fit_all is not None:
+            out["fit_all"] = self.fit_all
         return out
 
     @classmethod
@@ -194,6 +200,7 @@ class PreparedData:
             meta=manifest["config"],
             targets={k.split(".", 1)[1]: csr(k) for k in names if k.startswith("targets.")},
             pretrain={k.split(".", 1)[1]: csr(k) for k in names if k.startswith("pretrain.")},
+            fit_all=csr("fit_all") if "fit_all" in names else None,
         )
 
 
@@ -466,10 +473,16 @@ def time_split(
     if not valid.n_users or not test.n_users:
         raise DataError(f"{where}: the time cut leaves no {'validation' if not valid.n_users else 'test'} targets")
     side = {"fit_valid": known_valid, "fit_test": known_test} if targets != inputs else {}
+    if side:
+        side["fit_all"] = matrix(everything, targets)
     pretrain = {}
     if pretrain_feedback:
         kinds = list(pretrain_feedback)
-        pretrain = {"fit_valid": matrix(before_valid, kinds), "fit_test": matrix(before_test, kinds)}
+        pretrain = {
+            "fit_valid": matrix(before_valid, kinds),
+            "fit_test": matrix(before_test, kinds),
+            "fit_all": matrix(everything, kinds),
+        }
     rule = f"the last {test_days:g} days" if test_days is not None else f"each user's last {leave_last} targets"
     meta = {
         "split": f"test = {rule}; validation = the same cut before it",
@@ -480,9 +493,11 @@ def time_split(
         "test_days": test_days,
         "leave_last": leave_last,
     }
+    if test_days is not None:  # one cut for every user: the times from which validation and test start
+        meta["cuts"] = {"valid": int(valid_cut[0]), "test": int(test_cut[0])}
     return PreparedData(
         where, "time", data.items, fit_valid=fit_valid, valid=valid, fit_test=fit_test, test=test, meta=meta,
-        targets=side, pretrain=pretrain,
+        targets=side, pretrain=pretrain, fit_all=matrix(everything, inputs),
     )  # fmt: skip
 
 

@@ -326,7 +326,7 @@ class ServingModel:
             item_vectors=vectors,
             item_bias=np.asarray(arrays.get("item_bias_", np.zeros(n)), dtype=np.float32),
             query_map=np.asarray(arrays.get("query_map_", np.eye(d)), dtype=np.float32),
-            reduce=manifest.get("config", {}).get("reduce", "mean"),
+            reduce=_fitted_reduction(manifest),
             info={
                 "model": name,
                 "params": manifest.get("config", {}),
@@ -336,6 +336,13 @@ class ServingModel:
         )
         model.validate(str(run_dir))
         return model
+
+
+def _fitted_reduction(manifest: dict[str, Any]) -> str:
+    """The user-vector reduction a saved model was fitted with: its ``reduce_`` (models of LED's family since
+    they resolve presets without changing a parameter), else its ``reduce`` option, else the mean."""
+    fitted = manifest.get("fitted", {}).get("reduce_")
+    return fitted or manifest.get("config", {}).get("reduce") or "mean"
 
 
 def _single(partitions: dict[str, np.ndarray]) -> str:
@@ -383,7 +390,7 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
     name = getattr(model, "name", type(model).__name__)
     encoder = None
     if name == "led":
-        vectors, bias, qmap, reduce = model.item_vectors_, model.item_bias_, model.query_map_, model.reduce
+        vectors, bias, qmap, reduce = model.item_vectors_, model.item_bias_, model.query_map_, model.reduction()
         own = getattr(model, "encoder_vectors_", None)  # untied: the encoder's own table; tied: the same array
         if own is not None and own is not vectors:
             encoder = np.ascontiguousarray(own, dtype=np.float32)
@@ -403,7 +410,7 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         query_map=np.asarray(qmap, dtype=np.float32),
         reduce=reduce,
         partitions=partitions or {},
-        info={"model": name, "params": model.get_params()},
+        info={"model": name, "params": model.used_params() if hasattr(model, "used_params") else model.get_params()},
     )
 
 

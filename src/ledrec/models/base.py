@@ -73,8 +73,28 @@ class Recommender(ABC):
         epochs that validation chose); by default the same parameters."""
         return self.get_params()
 
-    def get_params(self) -> dict[str, Any]:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The options as given (scikit-learn's contract: ``fit`` never changes one; ``clone`` works)."""
         return {o.name: getattr(self, o.name) for o in self.options} | {"random_state": self.random_state}
+
+    def used_params(self) -> dict[str, Any]:
+        """The options as fitted: those left at None filled with what ``fit`` used (a preset's value, in
+        ``params_``), and the variant an LED chose (``variant_``). Parameters themselves never change."""
+        fitted = getattr(self, "params_", {})
+        out = {k: (fitted.get(k) if v is None else v) for k, v in self.get_params().items()}
+        if hasattr(self, "variant_"):
+            out["variant"] = self.variant_
+        return out
+
+    def set_params(self, **params: Any) -> Self:
+        """Set options, each checked as the constructor checks it (scikit-learn's contract)."""
+        known = {o.name: o for o in (*self.options, RANDOM_STATE)}
+        unknown = set(params) - set(known)
+        if unknown:
+            raise TypeError(f"{self.name}: unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        for name, value in params.items():
+            setattr(self, name, known[name].check(value, self.name))
+        return self
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

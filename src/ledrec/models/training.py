@@ -288,14 +288,15 @@ class TorchRecommender(Recommender):
         validation: EvalSet | None,
         sparse_params: tuple[nn.Parameter, ...] = (),
     ) -> None:
+        hp = getattr(self, "params_", None) or self.get_params()  # (a model with presets: the values it fits with)
         config = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            eval_every=self.eval_every,
-            patience=self.patience,
+            epochs=hp["epochs"],
+            batch_size=hp["batch_size"],
+            lr=hp["lr"],
+            eval_every=hp["eval_every"],
+            patience=hp["patience"],
             seed=self.random_state,
-            checkpoint_dir=self.checkpoint_dir or None,
+            checkpoint_dir=hp["checkpoint_dir"] or None,
             progress=self.progress,
         )
         validate = None

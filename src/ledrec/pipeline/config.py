@@ -81,15 +81,27 @@ OPTIONS: tuple[Option, ...] = (
         low=0.0,
         high=1.0,
     ),
+    Option(
+        "variants",
+        str,
+        "project,full,spectral,wls",
+        "LED's variants to choose among, per catalogue, on validation (a TOML list or comma-separated): project and "
+        "full (the paper's training from the SVD start; project: the production one), spectral (a closed form), "
+        "wls (ALS's loss in LED's form; not for targets other than the inputs); each trained once",
+    ),
+    Option(
+        "refit",
+        bool,
+        True,
+        "publish the chosen model refit on the whole window, holdout included (the gate scores it before the "
+        "refit); false: publish the model the gate scored",
+    ),
     Option("keep", int, 5, "versions kept per catalogue (the current one always)", low=1),
     Option("engine", str, "local", "pre-training engine", choices=("local", "spark")),
     Option("master", str, "local[2]", "Spark master for --engine spark"),
     Option("seed", int, 0, "seed of the pre-training, the training and the holdout sample", low=0),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
-# LED as the paper runs it in production (§7.1, the A/B-tested choice): SVD init, project tuning; every
-# other option at LED's own default (help(ledrec.LED)), which the [led] table or --led KEY=VALUE override
-LED_DEFAULTS: dict[str, Any] = {"init": "svd", "tuning": "project"}
 
 
 @dataclass(frozen=True)
@@ -140,6 +152,8 @@ def load(
     led_table = raw.pop("led", {})
     if not isinstance(led_table, dict):
         raise ConfigError(f"{where}: [led] must be a table of LED options")
+    if isinstance(raw.get("variants"), list):  # variants = ["project", "spectral"]
+        raw["variants"] = ",".join(str(v) for v in raw["variants"])
     unknown = sorted(set(raw) - set(BY_NAME))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(BY_NAME)} and a [led] table")
@@ -170,9 +184,19 @@ def load(
             f"{where}: holdout_users ({values['holdout_users']}) is below min_holdout_users "
             f"({values['min_holdout_users']}): the gate could never replace a published model"
         )
-    led_params = {**LED_DEFAULTS, **led_table, **(led or {})}
+    led_params = {**led_table, **(led or {})}
     _check_led(led_params, where)
+    _check_variants(values["variants"], where)
     return PipelineConfig(values, led_params)
+
+
+def _check_variants(text: str, where: str) -> None:
+    from ledrec.models.led import VARIANTS
+
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise ConfigError(f"{where}: variants must be among {', '.join(VARIANTS)}, not {text!r}")
 
 
 def _check_led(params: dict[str, Any], where: str) -> None:
@@ -184,6 +208,8 @@ def _check_led(params: dict[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: unknown LED option(s) {unknown} in [led]; see help(ledrec.LED)")
     if "checkpoint_dir" in params or "embeddings" in params:
         raise ConfigError(f"{where}: [led] checkpoint_dir and embeddings are the pipeline's own (its work folder)")
+    if "variant" in params or "tuning" in params:
+        raise ConfigError(f"{where}: [led] variant and tuning: the pipeline's variants key chooses them")
     LED(**params)  # type and range checks, ConfigError naming the option
 
 

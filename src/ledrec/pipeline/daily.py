@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from ledrec import __version__
 from ledrec.data.interactions import DataError
 from ledrec.data.splits import EvalSet, PreparedData, time_split
-from ledrec.data.stream import DAY, EventSource, parse_time, window
+from ledrec.data.stream import EventSource, parse_time, window
 from ledrec.errors import ConfigError
 from ledrec.evaluate.metrics import ndcg_at_k, recall_at_k
 from ledrec.export import publish
@@ -59,6 +59,7 @@ from ledrec.serve.retriever import RetrieverConfig
 
 log = logging.getLogger(__name__)
 HOLDOUT = "holdout.json"  # the candidate's holdout metrics, beside its export
+MODEL, FIT = "model", "fit.json"  # a fit's saved LED, and what it used and chose
 TIMELINES = "timelines"  # (users, items) by user and time, inside the events stage, for a pre-training window
 
 
@@ -185,49 +186,55 @@ def run_catalogue(
             _atomic_dir(events_dir, lambda tmp: _events(config, source, name, span, tmp))
     data = PreparedData.load(events_dir)
     stages["events"] |= {"items": data.n_items, **_counts(data)}
-
-    led = _led_params(config, data.n_items)
-    if led["init"] == "svd" and data.n_items <= led["dim"]:
-        # the randomized SVD of the item x item PMI matrix cannot have more dimensions than items
+    keep: set[Path | None] = {events_dir}
+    dim = config.led.get("dim")
+    if dim is not None and data.n_items <= dim:
+        # every start is an SVD (or spectral) of rank dim: it cannot have more dimensions than items
         raise DataError(
             f"{Path(config.events).name}[{name}]: {data.n_items} item(s) with events in the window, too few for "
-            f"LED's dim {led['dim']} (its SVD start needs more items than dimensions): leave the catalogue out "
+            f"LED's dim {dim} (its SVD start needs more items than dimensions): leave the catalogue out "
             "(catalogues = ...), widen the window, or lower [led] dim"
         )
-    embeddings_dir = None
-    if led["init"] == "svd":
-        pretrain = {k: led[k] for k in ("dim", "svd_alpha", "svd_min_count", "svd_power", "svd_iter")}
-        pretrain_inputs = (_digest(events_dir), pretrain, config.engine, config.window, config.seed)
-        embeddings_dir = work / ("pretrain-" + _key(*pretrain_inputs))
-        with _stage(stages, "pretrain", embeddings_dir, say) as record:
-            if not record["cached"]:
-                _atomic_dir(embeddings_dir, lambda tmp: _pretrain(config, data, led, events_dir).save(tmp))
-        stages["pretrain"] |= read_manifest(embeddings_dir).get("stats", {})
+    fits = Fits(config, data, events_dir, work, name, progress, keep)
 
-    train_inputs = (_digest(events_dir), embeddings_dir and _digest(embeddings_dir), led, config.seed)
-    train_key = _key(*train_inputs)
-    run_dir = work / f"train-{train_key}"
-    with _stage(stages, "train", run_dir, say, marker="result.json") as record:
-        if not record["cached"]:
-            _train(config, events_dir, embeddings_dir, led, run_dir, work / f"ckpt-{train_key}", progress)
-    result = json.loads((run_dir / "result.json").read_text())
-    stages["train"] |= {"epochs": _epochs(result), "fit_s": result["timings"]["fit_s"]}
+    # every candidate once: trained on the window before the validation cut, scored once on validation
+    candidates = fits.candidates(stages, say)
+    usable = [c for c in candidates if "validation" in c]
+    if not usable:
+        raise DataError(f"{config.events}[{name}]: no variant could be trained: {candidates}")
+    metric = f"recall@{config.k}"
+    winner = max(usable, key=lambda c: c["validation"][metric])  # (the first of equals: the list's order)
+    say(f"chose {winner['variant']} ({metric} {winner['validation'][metric]:.4f} on validation)")
 
-    export_dir = work / ("export-" + _key(_digest(run_dir / "model"), name))
+    # the winner on the window before the holdout: what the gate scores on the holdout
+    trained = fits.fit(winner["refit_params"], "fit_test", stages, "train", say)
+    export_dir = work / ("export-" + _key(_digest(trained / MODEL), name))
+    keep.add(export_dir)
     with _stage(stages, "export", export_dir, say, marker=HOLDOUT) as record:
         if not record["cached"]:
-            _atomic_dir(export_dir, lambda tmp: _export(run_dir, name, tmp, data, config))
+            _atomic_dir(export_dir, lambda tmp: _export(trained, name, tmp, data, config))
     candidate = json.loads((export_dir / HOLDOUT).read_text())
     stages["export"] |= candidate["index"]
+    published_dir = export_dir
+    if config.refit:  # then on the whole window, holdout included: what is published is as fresh as the data
+        refitted = fits.fit(winner["refit_params"], "fit_all", stages, "refit", say)
+        published_dir = work / ("export-" + _key(_digest(refitted / MODEL), name, "refit"))
+        keep.add(published_dir)
+        with _stage(stages, "refit export", published_dir, say) as record:
+            if not record["cached"]:
+                _atomic_dir(published_dir, lambda tmp: _export(refitted, name, tmp, data, config, holdout=False))
+        candidate["content_version"] = read_manifest(published_dir)["config"]["content_version"]
 
     out = {"stages": stages, "candidate": candidate["metrics"], "version": None, "warnings": []}
+    out["variant"], out["candidates"] = winner["variant"], candidates
     with measured(stages.setdefault("gate+publish", {})):
         inputs = (span, digest, source.columns.get("partition"))
-        out |= _gate_and_publish(config, name, folder, export_dir, data, candidate, stages, inputs)
+        choice = {"candidates": candidates, "variant": winner["variant"], "refit": config.refit}
+        out |= _gate_and_publish(config, name, folder, published_dir, data, candidate, stages, inputs, choice)
     say(f"{out['decision']}: {out['reason']}")
     for warning in out["warnings"]:
         log.warning("[%s] %s", name, warning)
-    _clean(work, keep={events_dir, embeddings_dir, run_dir, export_dir, work / f"ckpt-{train_key}"})
+    _clean(work, keep=keep)
     return out
 
 
@@ -251,12 +258,11 @@ def _events(
     split.save(out)
     if config.window is not None:
         kinds = config.list("pretrain_feedback") or config.list("input_feedback") or list(events.feedback_types)
-        cut = int(events.timestamp.max()) - int(config.holdout_days * DAY) + 1  # time_split's holdout cut
-        keep = (events.timestamp < cut) & np.isin(events.feedback, [events.feedback_code(k) for k in kinds])
+        keep = np.isin(events.feedback, [events.feedback_code(k) for k in kinds])
         order = np.lexsort((events.timestamp[keep], events.user[keep]))  # by user, then time
-        # (the split keeps the events' item vocabulary: the same columns)
-        timelines = {"users": events.user[keep][order], "items": events.item[keep][order]}
-        save_artifact(out / TIMELINES, "timelines", timelines, config={"cut": cut, "feedback": kinds})
+        # (the split keeps the events' item vocabulary: the same columns); every cut reads its part by time
+        timelines = {k: getattr(events, k)[keep][order] for k in ("user", "item", "timestamp")}
+        save_artifact(out / TIMELINES, "timelines", timelines, config={"feedback": kinds})
 
 
 def _sampled(split: PreparedData, users: int, seed: int) -> PreparedData:
@@ -273,82 +279,175 @@ def _sampled(split: PreparedData, users: int, seed: int) -> PreparedData:
     return replace(split, valid=sample(split.valid), test=sample(split.test))
 
 
-def _led_params(config: PipelineConfig, n_items: int) -> dict[str, Any]:
-    """LED's options as they will be fitted on ``n_items`` (a preset's values filled in), so that the
-    stage keys say what was trained."""
-    from ledrec.models.led import LED
+class Fits:
+    """The LED fits of one catalogue's run, each on one of the split's training windows — ``fit_valid``
+    (before the validation cut: the candidates), ``fit_test`` (before the holdout: what the gate scores),
+    ``fit_all`` (the whole window: what is published) — each in a folder keyed by what it learns from and
+    with, so that a rerun on unchanged inputs trains nothing and a killed one resumes (a trained LED
+    checkpoints every epoch)."""
 
-    model = LED(**config.led, random_state=config.seed)
-    return {o.name: model.effective(o.name, n_items) for o in LED.options} | {"random_state": config.seed}
+    def __init__(
+        self,
+        config: PipelineConfig,
+        data: PreparedData,
+        events_dir: Path,
+        work: Path,
+        name: str,
+        progress: bool,
+        keep: set[Path | None],
+    ) -> None:
+        self.config, self.data, self.events_dir, self.work, self.name = config, data, events_dir, work, name
+        self.progress, self.keep = progress, keep
+        self.events_key = _digest(events_dir)
 
+    def variants(self) -> list[dict[str, Any]]:
+        """LED's options for each variant of ``variants``: the [led] table's options that the variant has,
+        the SVD start for a trained one unless the table says otherwise (the paper's production choice)."""
+        from ledrec.models.led import VARIANTS, TrainedLED
 
-def _pretrain(config: PipelineConfig, data: PreparedData, led: dict[str, Any], events_dir: Path) -> Any:
-    """PMI + randomized SVD on what the holdout's model may see: the pre-training feedback before the
-    holdout, all pairs of each timeline or (``window``) pairs within W positions."""
-    from ledrec.pretrain import PretrainConfig, pretrain
+        out = []
+        for variant in self.config.list("variants") or []:
+            cls = VARIANTS[variant]
+            own = {o.name for o in cls.options}
+            own -= {"checkpoint_dir", "embeddings"}  # (each fit has its own)
+            params = {k: v for k, v in self.config.led.items() if k in own}
+            if cls is TrainedLED:
+                params.setdefault("init", "svd")
+            out.append({"variant": variant, **params})
+        return out
 
-    settings = PretrainConfig(
-        dim=led["dim"],
-        alpha=led["svd_alpha"],
-        min_count=led["svd_min_count"],
-        power=led["svd_power"],
-        n_iter=led["svd_iter"],
-        window=config.window,
-        seed=config.seed,
-    )
-    if config.window is not None:
-        arrays, _ = load_artifact(events_dir / TIMELINES, kind="timelines")
-        users, items = arrays["users"], arrays["items"]
-    else:
-        matrix = data.pretrain.get("fit_test", data.fit_test)
-        users, items = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
-    if config.engine == "spark":
-        from ledrec.pretrain.spark import spark_pretrain_events
+    def candidates(self, stages: dict[str, Any], say: Callable[[str], None]) -> list[dict[str, Any]]:
+        """Each variant trained once on ``fit_valid`` and scored once on validation through its serving form
+        (the exact top-k the service would answer); a variant that cannot learn from this data (wls with
+        targets other than the inputs) is listed with why."""
+        from ledrec.export.mips import from_model
+        from ledrec.models.led import LED
 
-        return spark_pretrain_events(
-            users, items, data.n_items, settings, item_ids=data.items.ids, master=config.master
+        rows = []
+        for params in self.variants():
+            stage = f"candidate {params['variant']}"
+            try:
+                folder = self.fit(params, "fit_valid", stages, stage, say)
+            except ConfigError as exc:
+                stages.pop(stage, None)
+                rows.append({"variant": params["variant"], "skipped": str(exc)})
+                say(f"{stage}: skipped ({exc})")
+                continue
+            model = LED.load(folder / MODEL)
+            catalogue = {self.name: np.arange(self.data.n_items, dtype=np.int64)}
+            serving = from_model(model, self.data.items.ids, catalogue)
+            c = self.config
+            ids = self.data.items.ids
+            validation = holdout_metrics(serving, self.data.valid, ids, c.k, self.name, c.holdout_users)
+            info = json.loads((folder / FIT).read_text())
+            rows.append({"variant": params["variant"], "validation": validation, **info})
+        return rows
+
+    def fit(
+        self, params: dict[str, Any], which: str, stages: dict[str, Any], stage: str, say: Callable[[str], None]
+    ) -> Path:
+        """LED with ``params`` fitted on the window ``which``; its folder (the model and ``fit.json``)."""
+        params = {k: v for k, v in params.items() if v is not None and k not in ("checkpoint_dir", "embeddings")}
+        params.pop("random_state", None)
+        inputs = (self.events_key, which, params, self.config.seed, self.config.window, self.config.engine)
+        folder = self.work / f"fit-{which.removeprefix('fit_')}-{_key(*inputs)}"
+        self.keep.add(folder)
+        with _stage(stages, stage, folder, say, marker=FIT) as record:
+            if not record["cached"]:
+                _atomic_dir(folder, lambda tmp: self._fit(params, which, tmp, folder.name))
+        info = json.loads((folder / FIT).read_text())
+        stages[stage] |= {k: info[k] for k in ("variant", "fit_s", "epochs")} | info["pretrain"]
+        return folder
+
+    def _fit(self, params: dict[str, Any], which: str, out: Path, name: str) -> None:
+        from ledrec.models.led import LED
+
+        data = self.data
+        X = {"fit_valid": data.fit_valid, "fit_test": data.fit_test, "fit_all": data.fit_all}[which]
+        if X is None:
+            raise ConfigError(f"{self.events_dir}: an events stage of an earlier version: delete the work folder")
+        probe = LED(**params, random_state=self.config.seed)
+        trained = probe.candidates(X.shape[1], separate_targets=which in data.targets)[0] in ("full", "project")
+        if trained:
+            checkpoint = self.work / f"ckpt-{name}"
+            self.keep.add(checkpoint)
+            params = {**params, "checkpoint_dir": str(checkpoint)}
+            if probe.effective("init", X.shape[1]) == "svd" and (self.config.window or self.config.engine == "spark"):
+                dim = probe.effective("dim", X.shape[1])
+                params["embeddings"] = str(self.pretrained(which, dim, probe))
+        model = LED(**params, random_state=self.config.seed)
+        model.item_ids, model.progress = data.items.ids, self.progress
+        t0 = time.perf_counter()
+        model.fit(X, validation=data.valid if which == "fit_valid" else None, **data.side(which))
+        fit_s = time.perf_counter() - t0
+        model.save(out / MODEL)
+        refit = {k: v for k, v in model.refit_params().items() if k not in ("checkpoint_dir", "embeddings")}
+        write_json(
+            out / FIT,
+            {
+                "variant": model.variant_,
+                "fit_s": round(fit_s, 2),
+                "epochs": len([h for h in model.history_ if h.get("epoch", 0) > 0]),
+                "best_epoch": model.best_epoch_,
+                "pretrain": {k: v for k, v in getattr(model, "pretrain_stats_", {}).items() if np.isscalar(v)},
+                "params": model.used_params() | {"checkpoint_dir": None, "embeddings": None},
+                "refit_params": refit,
+            },
         )
-    if config.window is not None:
-        return pretrain(config=settings, events=(users, items), n_items=data.n_items, item_ids=data.items.ids)
-    return pretrain(data.pretrain.get("fit_test", data.fit_test), settings, item_ids=data.items.ids)
+
+    def pretrained(self, which: str, dim: int, probe: Any) -> Path:
+        """PMI + randomized SVD of the window ``which`` (the pre-training feedback before its cut: a model
+        chosen on validation never pre-trains on the validation period), on Spark or with a pair window."""
+        from ledrec.pretrain import PretrainConfig, pretrain
+
+        n = self.data.n_items
+        settings = PretrainConfig(
+            dim=dim,
+            alpha=probe.effective("svd_alpha", n),
+            min_count=probe.effective("svd_min_count", n),
+            power=probe.effective("svd_power", n),
+            n_iter=probe.effective("svd_iter", n),
+            window=self.config.window,
+            seed=self.config.seed,
+        )
+        key = _key(self.events_key, which, settings, self.config.engine)
+        folder = self.work / f"pretrain-{which.removeprefix('fit_')}-{key}"
+        self.keep.add(folder)
+        if (folder / MANIFEST).is_file():
+            return folder
+        data = self.data
+        if self.config.window is not None:
+            arrays, _ = load_artifact(self.events_dir / TIMELINES, kind="timelines")
+            cut = {"fit_valid": data.meta["cuts"]["valid"], "fit_test": data.meta["cuts"]["test"]}.get(which)
+            before = slice(None) if cut is None else arrays["timestamp"] < cut
+            users, items = arrays["user"][before], arrays["item"][before]
+        else:
+            inputs = {"fit_valid": data.fit_valid, "fit_test": data.fit_test, "fit_all": data.fit_all}[which]
+            matrix = data.pretrain.get(which, inputs)
+            users, items = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
+        if self.config.engine == "spark":
+            from ledrec.pretrain.spark import spark_pretrain_events
+
+            master = self.config.master
+            embeddings = spark_pretrain_events(users, items, n, settings, item_ids=data.items.ids, master=master)
+        else:
+            embeddings = pretrain(config=settings, events=(users, items), n_items=n, item_ids=data.items.ids)
+        _atomic_dir(folder, embeddings.save)
+        return folder
 
 
-def _train(
-    config: PipelineConfig,
-    events_dir: Path,
-    embeddings_dir: Path | None,
-    led: dict[str, Any],
-    run_dir: Path,
-    checkpoint: Path,
-    progress: bool,
+def _export(
+    fitted: Path, name: str, out: Path, data: PreparedData, config: PipelineConfig, holdout: bool = True
 ) -> None:
-    from ledrec.train.run import RunConfig, run
-
-    params = {k: v for k, v in led.items() if k != "random_state"}
-    params |= {"embeddings": str(embeddings_dir or ""), "checkpoint_dir": str(checkpoint)}
-    tmp = run_dir.with_name(f".{run_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    run_config = RunConfig(
-        data=str(events_dir),
-        protocol="time",
-        model="led",
-        params={k: [v] for k, v in params.items()},
-        seed=config.seed,
-        out=str(tmp),
-        progress=progress,
-    )
-    run(run_config)
-    os.rename(tmp, run_dir)
-
-
-def _export(run_dir: Path, name: str, out: Path, data: PreparedData, config: PipelineConfig) -> None:
-    """The serving form with one catalogue named after the partition, its index built and self-checked
-    exactly as the service will (``load_retriever``), and the candidate's holdout metrics."""
-    model = ServingModel.from_run(run_dir)
+    """The serving form of a fitted LED with one catalogue named after the partition, its index built and
+    self-checked exactly as the service will (``load_retriever``), and (``holdout``) its holdout metrics."""
+    model = ServingModel.from_run(fitted / MODEL)
     model = replace(model, partitions={name: np.arange(len(model.item_ids), dtype=np.int64)}, info=model.info)
     model.save(out)
     retriever = load_retriever(out, RetrieverConfig(cache_dir=str(out / "index-cache")))
     loaded = retriever.model
+    if not holdout:  # (a model fitted on the holdout: its score there would say nothing)
+        return
     metrics = _holdout(loaded, data, config, name)
     index = {"index": type(retriever.indexes[name]).__name__, "index_items": len(loaded.item_ids)}
     cache = out / "index-cache"
@@ -365,6 +464,7 @@ def _gate_and_publish(
     candidate: dict[str, Any],
     stages: dict[str, Any],
     inputs: tuple[tuple[int | None, int | None], str, str | None],
+    choice: dict[str, Any],
 ) -> dict[str, Any]:
     (since, until), digest, partition_column = inputs
     live = publish.current(folder)
@@ -434,10 +534,17 @@ def _gate_and_publish(
         "data": _counts(data) | {"items": data.n_items},
         "config": config.as_dict(),
         "metrics": {
-            "holdout": candidate["metrics"],
+            "holdout": candidate["metrics"],  # of the chosen model before its refit on the holdout
             "popularity": popularity,
             "published_before": incumbent,
             "previous_version": live,
+        },
+        # what was chosen among, on validation, and whether what is published was then refit on the whole
+        # window (holdout included)
+        "choice": {
+            "variant": choice["variant"],
+            "refit": choice["refit"],
+            "candidates": [{k: v for k, v in c.items() if k != "refit_params"} for c in choice["candidates"]],
         },
         "content_version": candidate["content_version"],
         "checksums": {k: v["sha256"] for k, v in read_manifest(export_dir)["arrays"].items()},
@@ -601,11 +708,6 @@ def _counts(data: PreparedData) -> dict[str, int]:
         "holdout_users": int(data.test.n_users),
         "holdout_targets": int(data.test.target.nnz),
     }
-
-
-def _epochs(result: dict[str, Any]) -> int | None:
-    history = result.get("training", {}).get("history", [])
-    return max((h.get("epoch", 0) for h in history), default=None)
 
 
 def _day(seconds: int | None) -> str:

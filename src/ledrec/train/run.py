@@ -101,7 +101,7 @@ def run(config: RunConfig) -> dict[str, Any]:
             model.fit(fit_valid, validation=valid, **side(model_cls, data, "fit_valid", subproblem_items))
             fit_s = _fit_seconds(model, time.perf_counter() - t0)
             res = evaluate(model.score, valid, DEFAULT_KS, progress=config.progress, desc="validate")
-            tried = _searched(model.get_params(), params)  # as fitted: a preset's values filled in
+            tried = _searched(model.used_params(), params)  # as fitted: a preset's values filled in
             validation.append(
                 {"params": tried, metric: res[metric], "recall@20": res["recall@20"], "fit_s": round(fit_s, 3)}
             )
@@ -136,7 +136,7 @@ def run(config: RunConfig) -> dict[str, Any]:
         "dataset": data.name,
         "protocol": data.protocol,
         "model": config.model,
-        "params": final.get_params(),  # (values a model's preset decided at fit time included)
+        "params": final.used_params(),  # (values a model's preset decided at fit time included)
         "metrics": {k: round(v, 6) for k, v in result_test.metrics.items()},
         "timings": {
             "fit_s": round(fit_s, 3),

@@ -96,7 +96,7 @@ def tune(
     key = config.model
     if config.model == "led":  # which LED: its loss as it will be for this catalogue (large: wls by default)
         probe = model_cls(**{k: v[0] for k, v in config.params.items()})
-        if probe.effective("loss", data.fit_valid.shape[1]) == "wls":
+        if probe.effective("variant", data.fit_valid.shape[1]) == "wls":
             key = "led-wls"
         elif probe.init != "spectral":
             key = "led-trained"

@@ -108,7 +108,8 @@ def load_system(directory: str | os.PathLike[str]) -> SavedSystem:
     cbo.kmeans_, cbo.top_, cbo.cluster_counts_ = Centroids(a["cbo.centers"]), a["cbo.top"], a["cbo.counts"]
     # LED's learned arrays, read without the training stack (the service loads this)
     led_arrays, led_manifest = load_artifact(directory / "model", kind="model")
-    led = SimpleNamespace(**led_arrays, reduce=led_manifest["config"].get("reduce", "mean"))
+    reduce = led_manifest.get("fitted", {}).get("reduce_") or led_manifest["config"].get("reduce") or "mean"
+    led = SimpleNamespace(**led_arrays, reduce=reduce)
     ranker_arrays = {k.removeprefix("ranker."): v for k, v in a.items() if k.startswith("ranker.")}
     ranker = Ranker.from_arrays(ranker_arrays, cfg["objective"])
     sources = [gbo, cbo, LEDSource(led, catalog.merchant, catalog.n_merchants)]

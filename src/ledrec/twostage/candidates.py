@@ -129,8 +129,10 @@ class LEDSource:
     def user_vectors(self, histories: sp.csr_matrix) -> np.ndarray:
         """(n, d) the encoder of LED: mean (or 1/√T-scaled sum) of each history's item vectors."""
         lengths = np.diff(histories.indptr).astype(np.float32)
-        norm = lengths if self.model.reduce == "mean" else np.sqrt(lengths)
-        u = np.asarray(sp.csr_matrix(histories, dtype=np.float32) @ self.model.item_vectors_)  # (n, d)
+        reduce = self.model.reduction() if hasattr(self.model, "reduction") else self.model.reduce
+        norm = lengths if reduce == "mean" else np.sqrt(lengths)
+        encoder = getattr(self.model, "encoder_vectors_", self.model.item_vectors_)  # (untied: its own table)
+        u = np.asarray(sp.csr_matrix(histories, dtype=np.float32) @ encoder)  # (n, d)
         return u / np.maximum(norm, 1.0)[:, None]
 
     def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""LED trained on ALS's weighted square loss, by alternating least squares (``LED(loss="wls")``).
+"""LED on ALS's weighted square loss, solved by alternating least squares (:class:`WLSLED`; ``LED(loss="wls")``).
 
 The loss of implicit-feedback ALS (Hu, Koren & Volinsky, ICDM 2008), with LED's contract in place of ALS's
 free user factors — the user vector is a fixed function of the history, so a new user needs no solve:
@@ -33,6 +33,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,7 +41,10 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 from tqdm.auto import tqdm
 
+from ledrec.config import Option
+from ledrec.data.splits import EvalSet
 from ledrec.errors import ConfigError
+from ledrec.models.led_common import INIT_SCALE, PRESET, REDUCE, LEDTables, cold_start_bias, logit_scaled
 
 log = logging.getLogger(__name__)
 
@@ -193,3 +197,76 @@ def fit_tables(
         if progress:
             log.info("wls sweep %d/%d: residuals %.4f / %.4f", sweep + 1, sweeps, encoder_residual, decoder_residual)
     return E.numpy(), V.numpy(), history
+
+
+class WLSLED(LEDTables):
+    """LED's tables solved for on ALS's weighted square loss (no gradient step; ``epochs`` are its sweeps)."""
+
+    name = "led-wls"
+    preset_member = "wls"
+    options = (
+        PRESET,
+        Option("dim", int, None, "rank of both tables (default: the preset's)", searchable=True, low=1),
+        Option(
+            "wls_confidence",
+            float,
+            30.0,
+            "an event weighs 1 + this in the square loss, a non-event 1 (ALS's alpha)",
+            searchable=True,
+            low=0.0,
+        ),
+        Option(
+            "wls_regularization",
+            float,
+            100.0,
+            "L2 weight λ of both tables, item i's rows weighted λ·((n_i + 1)/mean(n + 1))^η, n_i its event count",
+            searchable=True,
+            low=0.0,
+            low_open=True,
+        ),
+        Option(
+            "wls_frequency_exponent",
+            float,
+            1.0,
+            "η above; 0: one λ for every item (Rendle et al. 2022's frequency-scaled L2)",
+            searchable=True,
+            low=0.0,
+        ),
+        Option("epochs", int, None, "sweeps of alternating least squares (default: the preset's)", low=0),
+        Option("svd_iter", int, None, "power iterations of the SVD start (default: the preset's)", low=0),
+        REDUCE,
+        INIT_SCALE,
+    )
+
+    def fit(
+        self,
+        X: Any,
+        validation: EvalSet | None = None,
+        *,
+        targets: sp.csr_matrix | None = None,
+        pretrain_matrix: sp.csr_matrix | None = None,
+        negatives_matrix: sp.csr_matrix | None = None,
+        show_progress: bool | None = None,
+    ) -> Self:
+        """Solve both tables on ``X``'s events (inputs are targets: separate ``targets`` need a trained LED)."""
+        X = self._training_matrix(X, show_progress)
+        if targets is not None:
+            raise ConfigError("led: loss='wls' fits the inputs themselves; separate targets need a gradient loss")
+        p = self.params_ = self._resolved("wls", X.shape[1], X.shape)
+        encoder, decoder, self.wls_history_ = fit_tables(
+            X,
+            p["dim"],
+            confidence=p["wls_confidence"],
+            regularization=p["wls_regularization"],
+            frequency_exponent=p["wls_frequency_exponent"],
+            reduce_power=1.0 if p["reduce"] == "mean" else 0.5,
+            sweeps=p["epochs"],
+            n_iter=p["svd_iter"],
+            random_state=self.random_state,
+            progress=self.progress,
+        )
+        encoder, decoder = logit_scaled(X, encoder, decoder, p["reduce"], p["init_scale"], self.random_state)
+        self._set_tables(encoder, decoder, cold_start_bias(X), reduce=p["reduce"])
+        self.best_epoch_, self.history_ = p["epochs"], []
+        self.train_s_ = self.wls_history_[-1]["seconds"] if p["epochs"] else 0.0
+        return self
