@@ -332,3 +332,60 @@ def test_a_closed_stdout_ends_a_command_quietly(tmp_path):
         proc.stdout.close()  # the reader is gone before the command writes its result
         err = proc.stderr.read()
         assert proc.wait(60) == 141 and err == "", (argv, err)
+
+
+def test_a_data_scientists_frames_in_and_out():
+    """from_events takes a DataFrame (its columns found by name, or named) and a rating threshold; a model
+    answers many users at once as a table of user, rank, item, score."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "userId": [f"u{u}" for u in range(60) for _ in range(8)],
+            "movieId": [(u % 6) * 10 + int(rng.integers(10)) for u in range(60) for _ in range(8)],
+            "stars": rng.integers(1, 6, 480).astype(float),
+        }
+    )
+    data = ledrec.Interactions.from_events(frame, columns={"rating": "stars"}, min_rating=4)
+    assert len(data) == int((frame.stars >= 4).sum()) and data.n_users == 60
+    assert set(data.items.ids.astype(int)) <= set(frame.movieId)
+    with pytest.raises(ledrec.DataError, match="column 'nope'"):
+        ledrec.Interactions.from_events(frame, columns={"user": "nope"})
+    with pytest.raises(ledrec.DataError, match="no rating"):
+        ledrec.Interactions.from_events(frame[["userId", "movieId"]], min_rating=4)
+    model = ledrec.LED(dim=8).fit(data)
+    table = model.recommend_frame(frame.head(24), k=5)  # the first 3 users' histories, all their events
+    assert table.column_names == ["user", "rank", "item", "score"] and table.num_rows == 15
+    rows = table.to_pandas()
+    first = rows[rows.user == "u0"]
+    seen = frame[frame.userId == "u0"].movieId.astype(str).tolist()
+    assert first["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert [(i, pytest.approx(s)) for i, s in model.recommend_ids(seen, k=5)] == list(zip(first.item, first.score))
+
+
+def test_the_time_protocol_and_the_pipeline_take_a_rating_threshold(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    n = 3000
+    events = {
+        "user": rng.integers(0, 150, n).astype(str),
+        "item": rng.integers(0, 60, n).astype(str),
+        "rating": rng.integers(1, 6, n).astype(float),
+        "timestamp": 1_700_000_000 + np.sort(rng.integers(0, 20 * 86_400, n)),
+    }
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(events), tmp_path / "events.parquet")
+    argv = ["prepare", "--data", str(tmp_path / "events.parquet"), "--protocol", "time", "--test-days", "2"]
+    assert main([*argv, "--out", str(tmp_path / "all")]) == 0
+    assert main([*argv, "--min-rating", "4", "--out", str(tmp_path / "liked")]) == 0
+    capsys.readouterr()
+    from ledrec.data.splits import PreparedData
+
+    everything, liked = PreparedData.load(tmp_path / "all"), PreparedData.load(tmp_path / "liked")
+    assert liked.fit_all.nnz < everything.fit_all.nnz
+    from ledrec.pipeline import config as pipeline_config
+
+    config = pipeline_config.load(None, {"events": "e", "out": "o", "min_rating": 4.0})
+    assert config.min_rating == 4.0

@@ -26,7 +26,7 @@ DATA_HELP = (
 PROTOCOL_OPTIONS = {
     "strong": ("min_rating", "heldout_users"),
     "bars": ("valid_fraction", "pretrain_feedback", "exclude"),
-    "time": ("test_days", "leave_last", "target_feedback", "pretrain_feedback", "exclude"),
+    "time": ("test_days", "leave_last", "target_feedback", "pretrain_feedback", "exclude", "min_rating"),
 }
 LISTS = ("pretrain_feedback", "target_feedback")  # comma-separated event types
 
@@ -82,7 +82,8 @@ def _add_protocol_options(p: argparse.ArgumentParser) -> None:
         "--min-rating",
         type=number(float),
         default=None,
-        help="strong: keep ratings >= this (default 3.5, as ../shared/README.md says)",
+        help="strong: keep ratings >= this (default 3.5, as ../shared/README.md says); time: keep only the events "
+        "rated at least this (default: every event)",
     )
     g.add_argument(
         "--heldout-users",

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -92,18 +93,31 @@ class Interactions:
     @classmethod
     def from_events(
         cls,
-        users: Sequence | np.ndarray,
-        items: Sequence | np.ndarray,
+        users: Any,
+        items: Sequence | np.ndarray | None = None,
         *,
         feedback: Sequence | np.ndarray | None = None,
         timestamp: Sequence | np.ndarray | None = None,
         partition: Sequence | np.ndarray | None = None,
         rating: Sequence | np.ndarray | None = None,
+        columns: dict[str, str] | None = None,
+        min_rating: float | None = None,
     ) -> Interactions:
-        """An event log from the user's own columns (lists, numpy arrays, pandas Series, Arrow arrays): one
-        row per event, original ids of any type; the vocabularies keep them, so a model fitted on the
-        result recommends by these ids. ``feedback``: event types (e.g. "view", "click", "sale");
-        ``timestamp``: seconds; ``partition``: catalogue (country, merchant)."""
+        """An event log from the user's own data: one row per event, original ids of any type; the
+        vocabularies keep them, so a model fitted on the result recommends by these ids.
+
+        Either columns (lists, numpy arrays, pandas Series, Arrow arrays): ``users``, ``items`` and optional
+        ``feedback`` (event types: "view", "click", "sale"), ``timestamp`` (seconds), ``partition``
+        (catalogue: country, merchant), ``rating``; or a table — a pandas DataFrame or an Arrow table — as
+        ``users``, its columns found by name as the file readers find them (``user``/``user_id``/``userId``,
+        ``item``/``movieId``, ``event``, ``timestamp``, ``country``, ``rating``, …) or named by ``columns``
+        (role → column: ``{"user": "uid", "item": "sku"}``), timestamps in seconds or milliseconds (said).
+        ``min_rating``: keep only the events rated at least this (a rating threshold: explicit feedback as
+        implicit)."""
+        if items is None:
+            return cls._from_table(users, columns, min_rating)
+        if columns is not None:
+            raise DataError("from_events: columns names the columns of a table, given as the only positional argument")
         columns = {"users": users, "items": items, "feedback": feedback, "timestamp": timestamp}
         columns |= {"partition": partition, "rating": rating}
         arrays = {k: None if v is None else np.asarray(v) for k, v in columns.items()}
@@ -126,10 +140,41 @@ class Interactions:
                     numeric[name] = a.astype(dtype)
                 except (TypeError, ValueError):
                     raise DataError(f"from_events: {name} must be numeric, not {a.dtype}") from None
-        return cls(
+        out = cls(
             user=user, item=item, users=user_vocab, items=item_vocab, feedback=codes, feedback_types=kinds,
             partition=part, partitions=parts, source="from_events", **numeric,
         )  # fmt: skip
+        return out.rated_at_least(min_rating)
+
+    @classmethod
+    def _from_table(cls, table: Any, columns: dict[str, str] | None, min_rating: float | None) -> Interactions:
+        import pyarrow as pa
+
+        from ledrec.data.readers import choose_columns, events_from_table
+
+        if type(table).__module__.split(".")[0] == "pandas" and hasattr(table, "columns"):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        if not isinstance(table, pa.Table):
+            raise DataError(
+                f"from_events: give a table (a pandas DataFrame or an Arrow table), or the columns users, items, "
+                f"…; not a {type(table).__name__} alone"
+            )
+        chosen = choose_columns(table.column_names, columns, "from_events")
+        events = events_from_table(table, chosen, "from_events")
+        return replace(events, source="from_events").rated_at_least(min_rating)
+
+    def rated_at_least(self, min_rating: float | None) -> Interactions:
+        """The events rated at least ``min_rating`` (all for None); a DataError without ratings."""
+        if min_rating is None:
+            return self
+        if self.rating is None:
+            raise DataError(
+                f"{self.source or 'events'}: min_rating {min_rating:g} given, but the events have no rating"
+            )
+        kept = self.select(self.rating >= min_rating)
+        if not len(kept):
+            raise DataError(f"{self.source or 'events'}: no event is rated {min_rating:g} or more")
+        return kept
 
     # ---------------------------------------------------------------- sizes
     def __len__(self) -> int:

@@ -415,8 +415,10 @@ def time_split(
     pretrain_feedback: Iterable[str] | None = None,
     exclude: str = "history",
     name: str = "",
+    min_rating: float | None = None,
 ) -> PreparedData:
-    """The time protocol (module docstring) on one event table with timestamps. Exactly one of
+    """The time protocol (module docstring) on one event table with timestamps (``min_rating``: only the
+    events rated at least this, e.g. 4 of 5 stars as a like). Exactly one of
     ``test_days`` (a global cut) and ``leave_last`` (per user) says where the test period starts.
     ``feedback``: input event types (default all); ``target_feedback``: the types to predict (default the
     inputs'); ``pretrain_feedback``: what the SVD is computed on (default the inputs). ``exclude="history"``
@@ -424,6 +426,7 @@ def time_split(
     where = name or data.source
     if data.timestamp is None:
         raise DataError(f"{where}: the time protocol needs timestamps; this data has none (use strong or bars)")
+    data = replace(data, source=where).rated_at_least(min_rating)
     if (test_days is None) == (leave_last is None):
         raise DataError("the time protocol needs exactly one of --test-days and --leave-last")
     if exclude not in ("history", "target"):

@@ -145,6 +145,40 @@ class Recommender(ABC):
         top = np.argsort(-scores, kind="stable")[: min(k, int(np.isfinite(scores).sum()))]
         return [(str(self.item_ids[i]), float(scores[i])) for i in top]
 
+    def recommend_frame(self, events: Any, k: int = 10, *, exclude_seen: bool = True) -> Any:
+        """The top-``k`` of every user of ``events`` (an :class:`Interactions`, or a table or columns that
+        :meth:`Interactions.from_events` reads), each from their own history by this model's item ids
+        (unknown ids ignored: a user with none gets the cold-start answer), as an Arrow table with columns
+        user, rank (1 = best), item, score — ``.to_pandas()`` makes it a DataFrame."""
+        import pyarrow as pa
+
+        k = check_k(k)
+        self._check_fitted()
+        if self.item_ids is None:
+            raise ConfigError(f"{self.name}: no item ids; fit on Interactions (or set model.item_ids) first")
+        if not isinstance(events, Interactions):
+            events = Interactions.from_events(events)
+        columns = np.array([self._id_index().get(str(i), -1) for i in events.items.ids.tolist()], dtype=np.int64)
+        known = columns[events.item] >= 0
+        histories = sp.csr_matrix(
+            (np.ones(int(known.sum()), np.float32), (events.user[known], columns[events.item][known])),
+            shape=(events.n_users, self.n_items),
+        )
+        histories.data[:] = 1.0  # (a repeated event counts once)
+        items, scores = self.recommend(histories, k, exclude_seen)
+        kept = np.isfinite(scores)  # (fewer than k items left after the exclusions)
+        users = np.repeat(np.arange(events.n_users), items.shape[1]).reshape(items.shape)
+        ranks = np.tile(np.arange(1, items.shape[1] + 1), (events.n_users, 1))
+        ids = np.asarray(self.item_ids).astype(str)
+        return pa.table(
+            {
+                "user": pa.array(events.users.ids[users[kept]]),
+                "rank": pa.array(ranks[kept].astype(np.int32)),
+                "item": pa.array(ids[items[kept]]),
+                "score": pa.array(scores[kept].astype(np.float32)),
+            }
+        )
+
     def _id_index(self) -> dict[str, int]:
         ids = self.item_ids
         cached = getattr(self, "_id_index_cache", None)

@@ -48,6 +48,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("target_feedback", str, "", "comma-separated event types to predict (default: the input's)"),
     Option("pretrain_feedback", str, "", "event types the SVD pre-training counts (default: the input's)"),
     Option(
+        "min_rating",
+        float,
+        None,
+        "keep only the events rated at least this (a rating column: explicit feedback as likes; default: all)",
+    ),
+    Option(
         "exclude",
         str,
         "history",

@@ -180,6 +180,7 @@ def run_catalogue(
 
     split_options = {k: config.values[k] for k in ("holdout_days", "input_feedback", "target_feedback")}
     split_options |= {k: config.values[k] for k in ("pretrain_feedback", "exclude", "window", "holdout_users", "seed")}
+    split_options["min_rating"] = config.values["min_rating"]
     events_dir = work / ("events-" + _key(digest, name, span, split_options))
     with _stage(stages, "events", events_dir, say) as record:
         if not record["cached"]:
@@ -253,6 +254,7 @@ def _events(
         pretrain_feedback=config.list("pretrain_feedback"),
         exclude=config.exclude,
         name=f"{Path(config.events).name}[{name or 'all'}]",
+        min_rating=config.min_rating,
     )
     split = _sampled(split, config.holdout_users, config.seed)
     split.save(out)
