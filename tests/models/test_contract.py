@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from ledrec.models import MODELS
-from ledrec.models.led import SpectralLED, TrainedLED, WLSLED
+from ledrec.models.led import WLSLED, SpectralLED, TrainedLED
 from tests.conftest import planted_clusters
 
 # every recommender, and LED's family members (LED itself chooses among them)
