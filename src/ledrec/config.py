@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -108,44 +108,66 @@ def number(kind: type, **bounds: Any) -> Callable[[str], Any]:
     return parse
 
 
-def option(default: Any, help: str, flag: str | None = None, choices: tuple[Any, ...] | None = None) -> Any:
-    """A field of a configuration dataclass that is also a command-line flag (``--field-name``, or
-    ``flag``). Booleans get ``--name`` / ``--no-name``; ``X | None`` fields default to None; ``choices``
-    restricts the flag's values."""
-    return field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+def option(
+    default: Any, help: str, flag: str | None = None, choices: tuple[Any, ...] | None = None, **bounds: Any
+) -> Any:
+    """A field of a configuration dataclass declared as an :class:`Option` (its type is the field's): also
+    a command-line flag (``--field-name``, or ``flag``), checked by the option's type, ``choices`` and
+    ``bounds`` (those of :class:`Option`). Booleans get ``--name`` / ``--no-name``; ``X | None`` fields
+    default to None."""
+    declared = Option("", object, default, help, choices=choices, **bounds)
+    return field(default=default, metadata={"option": declared, "flag": flag})
 
 
-def add_flags(parser: argparse.ArgumentParser | Any, cls: type) -> None:
-    """One flag per :func:`option` field of ``cls``."""
+def field_options(cls: type) -> list[tuple[Option, str]]:
+    """The fields of the dataclass ``cls`` declared with :func:`option`, each as an :class:`Option` (named
+    and typed from the field) and its flag. Other fields (a nested configuration, a path given as an
+    argument) are not options."""
     hints = typing.get_type_hints(cls)
+    out = []
     for f in fields(cls):
-        if "help" not in f.metadata:
+        declared = f.metadata.get("option")
+        if declared is None:
             continue
-        flag = f.metadata["flag"] or "--" + f.name.replace("_", "-")
         kind = hints[f.name]
         args = typing.get_args(kind)
         if args and type(None) in args:  # X | None
             kind = next(a for a in args if a is not type(None))
-        default = f.default if f.default is not MISSING else None
-        metavar = flag.lstrip("-").upper().replace("-", "_")
-        if kind is bool:
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        out.append((replace(declared, name=f.name, type=kind), flag))
+    return out
+
+
+def check_fields(config: Any) -> None:
+    """ConfigError naming the first field of the configuration dataclass instance ``config`` whose value
+    its :class:`Option` refuses (type, choices, bounds); for a ``__post_init__``."""
+    for o, _ in field_options(type(config)):
+        o.check(getattr(config, o.name), type(config).__name__)
+
+
+def add_flags(parser: argparse.ArgumentParser | Any, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One flag per option of the configuration dataclass ``cls`` (but ``skip``): type, default, choices,
+    bounds and help declared once, in the dataclass."""
+    for o, flag in field_options(cls):
+        if o.name in skip:
+            continue
+        if o.type is bool:
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default, help=f.metadata["help"]
+                flag, dest=o.name, action=argparse.BooleanOptionalAction, default=o.default, help=o.help
             )
-        else:
-            choices = f.metadata.get("choices")
-            parser.add_argument(
-                flag,
-                dest=f.name,
-                type=kind,
-                default=default,
-                metavar=None if choices else metavar,
-                choices=choices,
-                help=f.metadata["help"],
-            )
+            continue
+
+        def value(text: str, o: Option = o, flag: str = flag) -> Any:
+            try:
+                return o.check(o.parse(text)[0], flag)
+            except ConfigError as exc:
+                raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+        metavar = None if o.choices else flag.lstrip("-").upper().replace("-", "_")
+        parser.add_argument(flag, dest=o.name, type=value, default=o.default, metavar=metavar, help=o.help)
 
 
 def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:
     """An instance of ``cls`` from the parsed flags of :func:`add_flags` (``values`` override or add)."""
-    given = {f.name: getattr(args, f.name) for f in fields(cls) if "help" in f.metadata and hasattr(args, f.name)}
+    given = {o.name: getattr(args, o.name) for o, _ in field_options(cls) if hasattr(args, o.name)}
     return cls(**{**given, **values})

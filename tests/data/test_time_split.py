@@ -86,7 +86,9 @@ def test_the_command_line_runs_a_time_split_and_refuses_options_of_other_protoco
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert '"protocol": "time"' in out and '"recall@20"' in out
-    assert main([*argv, "--min-rating", "3"]) == 2
-    assert "--min-rating: not an option of --protocol time" in capsys.readouterr().err
+    assert main([*argv, "--heldout-users", "3"]) == 2
+    assert "--heldout-users: not an option of --protocol time" in capsys.readouterr().err
+    assert main([*argv, "--min-rating", "3"]) == 2  # an option of time, but these events have no rating
+    assert "min_rating 3 given, but the events have no rating" in capsys.readouterr().err
     assert main([*argv[:-8], "--protocol", "strong", "--pretrain-feedback", "view"]) == 2
     assert "not an option of --protocol strong" in capsys.readouterr().err

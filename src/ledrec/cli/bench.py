@@ -12,18 +12,16 @@ from typing import Any
 from ledrec.cli import HELP
 from ledrec.cli.common import (
     add_data_args,
-    add_dataclass_flags,
     add_no_refit,
     add_parsers,
     add_served_run_args,
     feedback_list,
-    from_flags,
     numbers,
     prepared_data,
     protocol_options,
     served_run_data,
 )
-from ledrec.config import number
+from ledrec.config import add_flags, from_args, number
 from ledrec.errors import ConfigError
 
 
@@ -404,7 +402,7 @@ def _parser_table3(bench_sub: Any) -> None:
         help="BPR negatives per user (half from its banners in those rows)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_flags(p, ProductionConfig)
+    add_flags(p, ProductionConfig)
     p.set_defaults(func=cmd_bench_table3)
 
 
@@ -414,7 +412,7 @@ def cmd_bench_table3(args: argparse.Namespace) -> int:
 
     world_table3(
         args.data,
-        None if args.data else from_flags(args, ProductionConfig),  # a directory's world is its own
+        None if args.data else from_args(ProductionConfig, args),  # a directory's world is its own
         args.out,
         epochs=args.epochs,
         dim=args.dim,

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from ledrec.cli import HELP
-from ledrec.cli.common import DATA_HELP, add_dataclass_flags, add_parsers, from_flags
+from ledrec.cli.common import DATA_HELP, add_parsers
+from ledrec.config import add_flags, from_args
 
 
 def register(sub: Any, name: str | None = None) -> None:
@@ -44,12 +45,12 @@ def _parser_generate(sub: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", required=True, help="Parquet file to write (a .json sidecar holds the config)")
-    add_dataclass_flags(p, SyntheticConfig)
+    add_flags(p, SyntheticConfig)
     p.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ledrec.data.synthetic import SyntheticConfig, write_synthetic
 
-    print(json.dumps(write_synthetic(args.out, from_flags(args, SyntheticConfig)), indent=2))
+    print(json.dumps(write_synthetic(args.out, from_args(SyntheticConfig, args)), indent=2))
     return 0

@@ -8,8 +8,9 @@ from typing import Any
 
 from ledrec.cli import HELP
 from ledrec.cli.common import DATA_HELP, add_parsers, feedback_list, protocol_options
-from ledrec.config import number
+from ledrec.config import add_flags, from_args
 from ledrec.data import PROTOCOLS
+from ledrec.pretrain.embeddings import PretrainConfig
 
 
 def register(sub: Any, name: str | None = None) -> None:
@@ -32,10 +33,7 @@ def _parser_pretrain(sub: Any) -> None:
     p.add_argument("--protocol", choices=PROTOCOLS, default=None, help="pre-train on this protocol's training data")
     p.add_argument("--format", default=None, help="force a reader")
     p.add_argument("--feedback", default=None, help="comma-separated event types to use (the paper: views)")
-    p.add_argument(
-        "--seed", type=number(int, low=0), default=0, help="seed of the randomized SVD (and of the protocol's split)"
-    )
-    _add_embedding_flags(p)
+    add_flags(p, PretrainConfig)  # (--seed also seeds the protocol's split)
     p.add_argument(
         "--engine",
         choices=("local", "spark"),
@@ -50,40 +48,10 @@ def _parser_pretrain(sub: Any) -> None:
     p.set_defaults(func=cmd_pretrain)
 
 
-def _add_embedding_flags(p: argparse.ArgumentParser) -> None:
-    """The fields of :class:`ledrec.pretrain.PretrainConfig` but the seed."""
-    p.add_argument("--dim", type=number(int, low=1), default=128, help="embedding dimension")
-    p.add_argument(
-        "--alpha", type=number(float, low=0.0, high=1.0), default=0.75, help="context-count smoothing exponent (§9.3)"
-    )
-    p.add_argument(
-        "--shift", type=number(float, low=0.0, low_open=True), default=1.0, help="shifted PMI: subtract log(shift)"
-    )
-    p.add_argument("--keep-negative", action="store_true", help="keep negative PMI values (default: clip at 0)")
-    p.add_argument("--min-count", type=number(int, low=1), default=1, help="drop items with fewer co-occurrences")
-    p.add_argument(
-        "--window", type=number(int, low=1), default=None, help="count pairs within W positions of a timeline only"
-    )
-    p.add_argument("--power", type=number(float, low=0.0), default=1.0, help="embeddings = U·S^power")
-    p.add_argument("--no-normalize", action="store_true", help="do not L2-normalise item vectors")
-    p.add_argument("--n-iter", type=number(int, low=0), default=5, help="power iterations of the randomized SVD")
-
-
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from ledrec.pretrain import PretrainConfig, pretrain_dataset
+    from ledrec.pretrain import pretrain_dataset
 
-    config = PretrainConfig(
-        dim=args.dim,
-        alpha=args.alpha,
-        shift=args.shift,
-        positive=not args.keep_negative,
-        min_count=args.min_count,
-        window=args.window,
-        power=args.power,
-        normalize=not args.no_normalize,
-        n_iter=args.n_iter,
-        seed=args.seed,
-    )
+    config = from_args(PretrainConfig, args)
     emb = pretrain_dataset(
         args.data,
         config,

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ledrec.config import check_fields, option
 from ledrec.data.interactions import Interactions, Vocabulary
 from ledrec.errors import ConfigError
 from ledrec.io import atomic_path, write_json
@@ -35,26 +36,24 @@ DAY = 86_400
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    n_users: int = 5_000
-    n_items: int = 2_000
-    n_topics: int = 20
-    n_partitions: int = 3
-    views_per_user: float = 30.0
-    popularity_exponent: float = 1.0
-    interest_concentration: float = 0.1
-    click_rate: float = 0.3
-    sale_rate: float = 0.2
-    days: int = 30
-    seed: int = 0
+    """The synthetic world (module docstring); each field is also a flag of ``ledrec data synthetic``."""
+
+    n_users: int = option(5_000, "users", low=1)
+    n_items: int = option(2_000, "items (at least n_topics × n_partitions)", low=1)
+    n_topics: int = option(20, "topics of items and of users' interests", low=1)
+    n_partitions: int = option(3, "partitions (countries): each user and item lives in one", low=1)
+    views_per_user: float = option(30.0, "mean views per user timeline", low=1.0)
+    popularity_exponent: float = option(1.0, "item popularity ∝ rank^-exponent", low=0.0)
+    interest_concentration: float = option(0.1, "Dirichlet concentration of interests", low=0.0, low_open=True)
+    click_rate: float = option(0.3, "click probability scale of a view", low=0.0, high=1.0)
+    sale_rate: float = option(0.2, "sale probability scale of a click", low=0.0, high=1.0)
+    days: int = option(30, "simulated days the timestamps span", low=1)
+    seed: int = option(0, "seed of everything", low=0)
 
     def __post_init__(self) -> None:
-        for name in ("n_users", "n_items", "n_topics", "n_partitions"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
+        check_fields(self)
         if self.n_items < self.n_topics * self.n_partitions:
             raise ConfigError("n_items must be at least n_topics * n_partitions (every topic sold everywhere)")
-        if self.views_per_user < 1:
-            raise ConfigError("views_per_user must be >= 1")
 
 
 def generate(config: SyntheticConfig | None = None) -> Interactions:

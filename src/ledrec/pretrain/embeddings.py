@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ledrec.config import check_fields, option
 from ledrec.io import load_artifact, save_artifact
 from ledrec.pretrain.cooccurrence import cooccurrence, windowed_cooccurrence
 from ledrec.pretrain.pmi import filter_items, pmi
@@ -22,16 +23,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    dim: int = 128
-    alpha: float = 0.75  # context-count smoothing (§9.3)
-    shift: float = 1.0  # k of shifted PMI; 1 = plain positive PMI
-    positive: bool = True  # keep max(PMI, 0)
-    min_count: int = 1  # drop items whose total co-occurrence count is below this
-    window: int | None = None  # pairs within W positions of a time-ordered timeline; None = all pairs
-    power: float = 1.0  # embeddings = U · S^power
-    normalize: bool = True  # L2-normalise each item vector
-    n_iter: int = 5  # power iterations of the randomized SVD
-    seed: int = 0
+    """How item embeddings are pre-trained; each field is also a flag of ``ledrec pretrain``."""
+
+    dim: int = option(128, "embedding dimension", low=1)
+    alpha: float = option(0.75, "context-count smoothing exponent (§9.3)", low=0.0, high=1.0)
+    shift: float = option(1.0, "k of shifted PMI: log k is subtracted; 1 = plain PMI", low=0.0, low_open=True)
+    positive: bool = option(True, "clip PMI at 0 (--no-positive keeps negative values)")
+    min_count: int = option(1, "drop items whose total co-occurrence count is below this", low=1)
+    window: int | None = option(None, "count pairs within W positions of a time-ordered timeline only", low=1)
+    power: float = option(1.0, "embeddings = U·S^power", low=0.0)
+    normalize: bool = option(True, "L2-normalise each item vector")
+    n_iter: int = option(5, "power iterations of the randomized SVD", low=0)
+    seed: int = option(0, "seed of the randomized SVD", low=0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass

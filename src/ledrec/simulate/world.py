@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from ledrec.config import check_fields, option
 from ledrec.data.interactions import DataError, Vocabulary, dedupe_rows, user_item_matrix
 from ledrec.data.splits import PreparedData, eval_set
 from ledrec.data.synthetic import DAY, sample_by_group
@@ -55,37 +56,35 @@ VIEW, DISPLAY, CLICK, SALE = range(4)
 
 @dataclass(frozen=True)
 class ProductionConfig:
-    n_users: int = 50_000
-    n_items: int = 10_000
-    n_merchants: int = 60
-    n_countries: int = 3
-    n_categories: int = 40
-    categories_per_merchant: int = 6
-    days: int = 28
-    views_per_day: float = 0.7  # mean organic views per user per day (activity λ_u ~ Gamma(1, this))
-    banners_per_view: float = 0.3
-    min_banner: int = 2
-    max_banner: int = 10
-    popularity_exponent: float = 1.0
-    interest_concentration: float = 0.15
-    complement_rate: float = 0.25
-    complement_effect: float = 1.2  # click logit bonus of the browsed category's complement
-    click_bias: float = -2.5
-    position_decay: float = 0.7
-    sale_rate: float = 0.3
-    seed: int = 0
+    """The simulated production world (module docstring); each field is also a flag of ``ledrec simulate``."""
+
+    n_users: int = option(50_000, "users", low=1)
+    n_items: int = option(10_000, "items: every (merchant, category) cell needs one", low=1)
+    n_merchants: int = option(60, "merchants (at least one per country)", low=1)
+    n_countries: int = option(3, "countries: each user and merchant lives in one", low=1)
+    n_categories: int = option(40, "categories (each has a different complement)", low=2)
+    categories_per_merchant: int = option(6, "categories each merchant sells", low=1)
+    days: int = option(28, "simulated days", low=1)
+    views_per_day: float = option(0.7, "mean organic views per user per day (activity ~ Gamma(1, this))", low=0.0)
+    banners_per_view: float = option(0.3, "probability of a banner after a view", low=0.0, high=1.0)
+    min_banner: int = option(2, "fewest items in a banner", low=1)
+    max_banner: int = option(10, "most items in a banner", low=1)
+    popularity_exponent: float = option(1.0, "item popularity ∝ rank^-exponent", low=0.0)
+    interest_concentration: float = option(0.15, "Dirichlet concentration of users' interests", low=0.0, low_open=True)
+    complement_rate: float = option(0.25, "probability a browse goes to the complement category", low=0.0, high=1.0)
+    complement_effect: float = option(1.2, "click logit bonus of the browsed category's complement")
+    click_bias: float = option(-2.5, "click logit intercept")
+    position_decay: float = option(0.7, "click probability × (1 + position)^-decay", low=0.0)
+    sale_rate: float = option(0.3, "sale probability scale of a click", low=0.0, high=1.0)
+    seed: int = option(0, "seed of the world and its log", low=0)
 
     def __post_init__(self) -> None:
-        for name in ("n_users", "n_items", "n_merchants", "n_countries", "n_categories", "days"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1")
-        if self.n_categories < 2:
-            raise ConfigError("n_categories must be >= 2 (every category has a different complement)")
+        check_fields(self)
         if self.n_merchants < self.n_countries:
             raise ConfigError("n_merchants must be >= n_countries (every country has a merchant)")
-        if not 1 <= self.categories_per_merchant <= self.n_categories:
+        if self.categories_per_merchant > self.n_categories:
             raise ConfigError("categories_per_merchant must be in [1, n_categories]")
-        if not 1 <= self.min_banner <= self.max_banner:
+        if self.min_banner > self.max_banner:
             raise ConfigError("need 1 <= min_banner <= max_banner")
         if self.n_items < self.n_merchants * self.categories_per_merchant + self.n_countries * self.n_categories:
             raise ConfigError("n_items too small: every (merchant, category) cell needs an item")
