@@ -361,7 +361,8 @@ def test_a_data_scientists_frames_in_and_out():
     first = rows[rows.user == "u0"]
     seen = frame[frame.userId == "u0"].movieId.astype(str).tolist()
     assert first["rank"].tolist() == [1, 2, 3, 4, 5]
-    assert [(i, pytest.approx(s)) for i, s in model.recommend_ids(seen, k=5)] == list(zip(first.item, first.score))
+    expected = list(zip(first.item, first.score, strict=True))
+    assert [(i, pytest.approx(s)) for i, s in model.recommend_ids(seen, k=5)] == expected
 
 
 def test_the_time_protocol_and_the_pipeline_take_a_rating_threshold(tmp_path, capsys):
