@@ -24,6 +24,7 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("Interactions", "Vocabulary", "DataError"), "ledrec.data.interactions"),
     "read_dataset": "ledrec.data.readers",
+    **dict.fromkeys(("ItemTable", "read_items"), "ledrec.data.items"),
     **dict.fromkeys(("pretrain", "PretrainConfig", "ItemEmbeddings"), "ledrec.pretrain"),
     **dict.fromkeys(("ServingModel", "from_model"), "ledrec.export.mips"),
     **dict.fromkeys(("Retriever", "RetrieverConfig"), "ledrec.serve.retriever"),

@@ -10,10 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ledrec.cli import main
 from ledrec.data.interactions import DataError
 from ledrec.export.mips import ServingModel
 from ledrec.serve.batch import recommend, recommend_on_spark
 from ledrec.serve.retriever import Retriever, RetrieverConfig
+from tests.conftest import ledrec
 from tests.serve.conftest import toy_model
 
 
@@ -121,3 +123,46 @@ def test_spark_writes_the_same_rows(which, export_and_events, large_export_and_e
     spark = sorted(pq.read_table(tmp_path / "spark").to_pylist(), key=key)
     assert [(r["user"], r["item"]) for r in local] == [(r["user"], r["item"]) for r in spark]
     np.testing.assert_allclose([r["score"] for r in local], [r["score"] for r in spark], rtol=1e-6)
+
+
+def test_items_metadata_is_joined_onto_every_row(export_and_events, tmp_path, capsys):
+    model, export, events, _ = export_and_events
+    meta = tmp_path / "items.csv"
+    lines = [f"{item},Title of {item},cat{k % 3}|other,{k}.5" for k, item in enumerate(model.item_ids[:350])]
+    meta.write_text("item_id,title,category,price\n" + "\n".join(lines) + "\n")  # i350… have no metadata
+    plain = tmp_path / "plain.parquet"
+    recommend(str(export), str(events), str(plain), k=5, progress=False)
+    summary = ledrec(
+        capsys, "recommend", str(export), "--histories", str(events), "--out", str(tmp_path / "r.parquet"),
+        "--k", "5", "--items", str(meta), "--quiet",
+    )  # fmt: skip
+    assert summary["items"] == str(meta) and summary["items_without_metadata"] == 50  # of "de"
+    out = pq.read_table(tmp_path / "r.parquet")
+    assert out.column_names == ["user", "rank", "item", "score", "partition", "title", "category", "price"]
+    assert out.select(["user", "rank", "item", "score", "partition"]).equals(pq.read_table(plain))
+    for row in out.to_pylist():
+        k = int(row["item"][1:])
+        if k < 350:
+            assert row["title"] == f"Title of {row['item']}" and row["price"] == k + 0.5
+        else:
+            assert row["title"] is None and row["category"] is None and row["price"] is None
+
+
+def test_bad_items_fail_in_one_line_before_the_model_is_loaded(export_and_events, tmp_path, capsys, monkeypatch):
+    import ledrec.serve.batch as batch
+
+    export, events = export_and_events[1:3]
+    bad = tmp_path / "items.csv"
+    bad.write_text("title,price\nA,1\n")
+    monkeypatch.setattr(batch, "retrievers_of", lambda *a, **k: pytest.fail("the model was loaded first"))
+    argv = ["recommend", str(export), "--histories", str(events), "--out", str(tmp_path / "r.parquet"), "--quiet"]
+    assert main([*argv, "--items", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ledrec recommend: error: {bad}: no item id column") and err.count("\n") == 1
+    assert main([*argv, "--items", str(bad), "--engine", "spark"]) == 2
+    assert capsys.readouterr().err.startswith("ledrec recommend: error: --items works with --engine local only")
+    monkeypatch.undo()
+    bad.write_text("item,score\ni1,3\n")  # a column the output already has
+    assert main([*argv, "--items", str(bad)]) == 2
+    assert "['score'] that the table already has" in capsys.readouterr().err
+    assert not (tmp_path / "r.parquet").exists()

@@ -20,7 +20,8 @@ def register(sub: Any, name: str | None = None) -> None:
         "each user's distinct known items are the history, answers come from the user's catalogue (the table's "
         "partition column; a published root routes each catalogue to its current version), the history is "
         "excluded, a user with no known item gets the highest-bias items. Scored in chunks of users by the "
-        "service's own index (the cached graph of a large catalogue; --exact: every item).",
+        "service's own index (the cached graph of a large catalogue; --exact: every item). --items adds each "
+        "item's metadata (title, category, image, price, other columns) to its rows.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", help="a run directory, a serving export, a published version, or a published root")
@@ -40,6 +41,14 @@ def register(sub: Any, name: str | None = None) -> None:
         "100, .986 at 200, .997 at 400; docs/pipeline.md)",
     )
     p.add_argument("--chunk-users", type=number(int, low=1), default=4096, help="users scored per matrix product")
+    p.add_argument(
+        "--items",
+        default=None,
+        metavar="META",
+        help="item table (CSV, Parquet file or folder, JSON lines; an id column such as item, item_id, movieId, "
+        "sku) whose columns are joined on item: title, category, image, price and any other; read and checked "
+        "before scoring; --engine local only (refused with spark)",
+    )
     p.add_argument("--engine", choices=("local", "spark"), default="local", help="this machine, or PySpark")
     p.add_argument("--master", default="local[2]", help="Spark master for --engine spark")
     p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
@@ -64,6 +73,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         master=args.master,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        items=args.items,
     )
     print(json.dumps(summary))
     return 0

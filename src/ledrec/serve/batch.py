@@ -12,6 +12,10 @@ large catalogue, exact scoring of a small one — all queries of a chunk searche
 Memory: the selected columns of the event table as integer codes and one chunk of scores at a time; the
 output is written chunk by chunk. On Spark (``engine="spark"``) the model's arrays are broadcast once and
 each partition of users is scored by the same function (:func:`recommend_rows`) in ``mapPartitions``.
+
+Item metadata (``items=``: a table :func:`ledrec.data.items.read_items` reads — titles, categories, prices)
+is joined onto each chunk's rows on ``item`` by the local engine, so the file can be read by a person or a
+mail template as it is; the file is read and checked before any model is loaded.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from ledrec.data.interactions import DataError
+from ledrec.data.items import ItemTable, read_items
 from ledrec.data.stream import EventSource
+from ledrec.errors import ConfigError
 from ledrec.export import publish
 from ledrec.export.mips import ServingModel
 from ledrec.serve.loading import load_retriever
@@ -102,19 +108,26 @@ def recommend(
     exact: bool = False,
     ef: int = BATCH_EF,
     progress: bool = True,
+    items: str | os.PathLike[str] | ItemTable | None = None,
 ) -> dict[str, Any]:
     """Write ``out`` (Parquet: user, rank, item, score, and partition when there is more than one
     catalogue) for every user of the event table ``histories``; returns counts and throughput. ``exact``:
     score every item of the catalogue instead of searching the service's graph; ``ef``: the graph's search
-    effort."""
+    effort; ``items``: an item table (or its file) whose columns are joined on ``item`` (nulls for items it
+    does not hold; a column named like an output column is refused)."""
     start = time.perf_counter()
+    meta = items if isinstance(items, ItemTable) or items is None else read_items(items)
     retrievers = retrievers_of(model_path, _config(exact), ef)
     source = EventSource.open(histories, need_time=False)
     tasks = list(_catalogues_to_score(retrievers, source, partition))
     tmp = Path(out).with_name(f".{Path(out).name}.tmp")
     schema = SCHEMA.append(pa.field("partition", pa.string())) if len(tasks) > 1 else SCHEMA
+    if meta is not None:
+        schema = meta.join(schema.empty_table()).schema
     summary: dict[str, Any] = {"out": out, "k": k, "exact": exact, "users": 0, "rows": 0, "unknown_items": 0}
     summary |= {"cold_start": 0, "catalogues": {}}
+    if meta is not None:
+        summary |= {"items": meta.source, "items_without_metadata": 0}
     load_s = time.perf_counter() - start
     with pq.ParquetWriter(tmp, schema) as writer:
         for name, retriever in tasks:
@@ -122,6 +135,9 @@ def recommend(
             summary["catalogues"][name] = {"users": len(users), "items": len(retriever.partitions[name])}
             summary["unknown_items"] += unknown
             summary["cold_start"] += int((np.diff(matrix.indptr) == 0).sum())
+            if meta is not None:
+                held = meta.index_of(retriever.model.item_ids[retriever.partitions[name]])
+                summary["items_without_metadata"] += int((held < 0).sum())
             label = f"recommend {name}".strip()
             with tqdm(total=len(users), desc=label, unit="user", disable=not progress) as bar:
                 for lo in range(0, len(users), chunk_users):
@@ -129,6 +145,8 @@ def recommend(
                     rows = recommend_rows(retriever, name, users[lo:hi], matrix[lo:hi], k, exclude_seen)
                     if len(tasks) > 1:
                         rows = rows.append_column("partition", pa.array([name] * rows.num_rows, pa.string()))
+                    if meta is not None:
+                        rows = meta.join(rows)
                     writer.write_table(rows)
                     summary["rows"] += rows.num_rows
                     bar.update(hi - lo)
@@ -317,12 +335,19 @@ def run_recommend(
     **options: Any,
 ) -> dict[str, Any]:
     """``ledrec recommend``: :func:`recommend` or :func:`recommend_on_spark`; an existing ``out`` is refused
-    unless ``overwrite`` (then replaced only once the new output is complete, for the local engine)."""
+    unless ``overwrite`` (then replaced only once the new output is complete, for the local engine). Item
+    metadata (``items``) is joined by the local engine only: refused with Spark before anything starts."""
+    if engine == "spark" and options.get("items") is not None:
+        raise ConfigError(
+            "--items works with --engine local only; join the Spark output's item column with the item table "
+            "yourself (ledrec.data.items.read_items(...).join(table))"
+        )
     path = Path(out)
     if path.exists() and not overwrite:
         raise DataError(f"--out {out}: exists; choose another or add --overwrite")
     if engine == "spark":
         options.pop("progress", None)
+        options.pop("items", None)
         if path.exists():
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return recommend_on_spark(model_path, histories, out, master=master, **options)
