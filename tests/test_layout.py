@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "ledrec"
 # the pipeline's order; a package may import its own and any earlier one
 ORDER = [
-    ("errors", "io", "config", "monitor"),
+    ("errors", "io", "config", "monitor", "similarity"),
     ("data",),
     ("evaluate",),
     ("pretrain",),

@@ -184,3 +184,9 @@ def test_movielens_movies():
     popularity = counts.reindex(items.ids).fillna(0).to_numpy()
     found = items.search("toy story", popularity=popularity)
     assert found[0] == "1" and {"3114", "78499"} <= set(found)  # Toy Story, then 2 and 3
+
+
+def test_search_puts_whole_word_matches_first():
+    table = ItemTable.from_frame(pa.table({"item": ["a", "b", "c"], "title": ["Film 175", "Film 17", "Toy Story 2"]}))
+    assert table.search("film 17", popularity=[9.0, 1.0, 0.0]) == ["b", "a"]  # despite a's popularity
+    assert table.search("toy sto") == ["c"]  # prefixes still find

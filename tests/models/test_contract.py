@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -125,3 +127,30 @@ def test_scikit_learn_contract_params_unchanged_clone_and_seeded_refits(model_cl
     twin.fit(train)
     np.testing.assert_array_equal(twin.score(new_users), model.score(new_users))
     assert model.set_params(random_state=1) is model and model.get_params()["random_state"] == 1
+
+
+def test_similar_items_come_from_the_item_s_own_planted_cluster(model_cls, train):
+    """A known answer: users touch only their own cluster's 20 items, so an item's neighbours are its
+    cluster's, by every model's similarity (popularity has none and says so)."""
+    from ledrec.errors import ConfigError, InputError
+
+    params = {**FAST_PARAMS.get(model_cls.name, {}), "random_state": 0}
+    if model_cls.name in ("vae", "dae"):
+        params["epochs"] = 40  # (two epochs leave an autoencoder's one-item answers near its initial noise)
+    model = model_cls(**params).fit(train)
+    model.item_ids = np.array([f"m{i}" for i in range(60)])
+    if model_cls.name == "pop":
+        with pytest.raises(ConfigError):
+            model.similar_items("m0")
+        return
+    answers = model.similar_items(["m0", "m25", "m59"], k=5)
+    for item, answer in zip((0, 25, 59), answers, strict=True):
+        found = [int(i[1:]) for i, _ in answer]
+        assert len(found) == 5 and item not in found
+        assert {f // 20 for f in found} == {item // 20}, (model_cls.name, item, found)
+        assert all(a[1] >= b[1] for a, b in itertools.pairwise(answer))
+    one = model.similar_items("m25", k=5)  # one id: one list
+    assert [i for i, _ in one] == [i for i, _ in answers[1]]
+    np.testing.assert_allclose([s for _, s in one], [s for _, s in answers[1]], rtol=1e-5)
+    with pytest.raises(InputError, match="unknown item"):
+        model.similar_items(["m0", "nope"])

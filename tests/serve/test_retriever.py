@@ -82,7 +82,7 @@ def test_small_catalogues_use_the_exact_index():
 
 
 def test_graphs_are_cached_per_model_content(tmp_path):
-    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8}, similar=False)
     first = Retriever(toy_model(seed=0), config)
     files = sorted(tmp_path.glob("hnsw-*.bin"))
     assert len(files) == 2 and set(first.cache_events.values()) == {"built"}  # one graph per partition
@@ -97,6 +97,18 @@ def test_graphs_are_cached_per_model_content(tmp_path):
     other = Retriever(toy_model(seed=1), config)  # another model: its own graphs, the old ones dropped
     assert set(other.cache_events.values()) == {"built"}
     assert len(list(tmp_path.glob("hnsw-*.bin"))) == 2 and not set(files) & set(tmp_path.glob("hnsw-*.bin"))
+
+
+def test_the_similar_call_s_graphs_are_cached_beside_them(tmp_path):
+    config = RetrieverConfig(exact_below=0, cache_dir=str(tmp_path), index_params={"M": 8})
+    first = Retriever(toy_model(seed=0), config)
+    assert first.cache_events == dict.fromkeys(["fr", "de", "fr (similar)", "de (similar)"], "built")
+    assert len(list(tmp_path.glob("hnsw-*.bin"))) == 4
+    again = Retriever(toy_model(seed=0), config)
+    assert set(again.cache_events.values()) == {"hit"}
+    assert again.similar("fr", "i3", 10).item_ids == first.similar("fr", "i3", 10).item_ids
+    Retriever(toy_model(seed=1), config)  # another model: the old four dropped, the similar ones too
+    assert len(list(tmp_path.glob("hnsw-*.bin"))) == 4
 
 
 def test_catalogue_membership_is_part_of_the_version_and_of_the_graph_key(tmp_path):

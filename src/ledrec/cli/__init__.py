@@ -40,6 +40,7 @@ HELP = {
     "simulate": "the production-like world: generate its log, or run the simulated A/B test",
     "pipeline": "the daily job per catalogue: events -> pre-train -> LED -> index -> gate -> publish; status, rollback",
     "recommend": "top-k for every user of an event table, in bulk (one machine or Spark)",
+    "similar": "the items most alike to an item (by id or title), as the service's Similar call answers",
     "fold-in": "add the items that appeared since the last retrain to the published models (intra-day)",
 }
 # the command groups: the module of ledrec.cli whose register() builds each command's parser
@@ -56,6 +57,7 @@ COMMANDS = {
     "simulate": "simulate",
     "pipeline": "pipeline",
     "recommend": "recommend",
+    "similar": "recommend",
     "fold-in": "pipeline",
 }
 

@@ -1,4 +1,5 @@
-"""``ledrec recommend``: top-k for every user of an event table, in bulk (one machine or Spark)."""
+"""``ledrec recommend``: top-k for every user of an event table, in bulk (one machine or Spark); ``ledrec
+similar``: the items most alike to an item, as the service's Similar call answers."""
 
 from __future__ import annotations
 
@@ -7,10 +8,48 @@ import json
 from typing import Any
 
 from ledrec.cli import HELP
+from ledrec.cli.common import add_parsers
 from ledrec.config import number
 
 
 def register(sub: Any, name: str | None = None) -> None:
+    """Add ``recommend`` and ``similar`` (or only command ``name``) to the subcommands ``sub``."""
+    add_parsers(sub, {"recommend": _parser_recommend, "similar": _parser_similar}, name)
+
+
+def _parser_similar(sub: Any) -> None:
+    p = sub.add_parser(
+        "similar",
+        help=HELP["similar"],
+        description="The k items most alike to an item, as the service's Similar call answers it: the cosine of "
+        "the model's item similarity vectors (docs/similar.md), from the item's catalogue (or --partition), the "
+        "item itself never. Prints JSON; with --items, each item's title, category, … beside its id.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", help="a run directory, a serving export, a published version, or a published root")
+    p.add_argument("--item", action="append", default=[], metavar="ID", help="an item id (repeat for several)")
+    p.add_argument(
+        "--title",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="an item found by title in --items (every word, case and accents ignored; the model's most popular "
+        "match); repeat for several",
+    )
+    p.add_argument("--k", type=number(int, low=1, high=1000), default=10, help="items per answer")
+    p.add_argument("--partition", default=None, help="answer from this catalogue (default: the item's own)")
+    p.add_argument("--items", default=None, metavar="META", help="item table to show items by (README: Data)")
+    p.set_defaults(func=cmd_similar)
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from ledrec.serve.batch import similar
+
+    print(json.dumps(similar(args.model, args.item, args.k, args.partition, args.items, args.title)))
+    return 0
+
+
+def _parser_recommend(sub: Any) -> None:
     from ledrec.serve.batch import BATCH_EF
 
     p = sub.add_parser(

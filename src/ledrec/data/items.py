@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -179,9 +180,9 @@ class ItemTable:
 
     def search(self, text: str, limit: int = 20, popularity: Sequence[float] | np.ndarray | None = None) -> list[str]:
         """Ids whose title holds every word of ``text``, ignoring case and accents ("amelie" finds
-        "Amélie"), most popular first (``popularity``: one number per id of :attr:`ids`, e.g. event
-        counts), then by title. An empty ``text`` matches every item. Items without a title are found by id.
-        """
+        "Amélie"); those holding them as whole words first, then the most popular (``popularity``: one
+        number per id of :attr:`ids`, e.g. event counts), then by title. An empty ``text`` matches every
+        item. Items without a title are found by id."""
         words = _fold(text).split()
         hit = np.ones(len(self.ids), dtype=bool)
         for word in words:
@@ -194,7 +195,12 @@ class ItemTable:
             if pop.shape != (len(self.ids),):
                 raise ValueError(f"popularity has shape {pop.shape}; one number per item ({len(self.ids)}) is needed")
             pop = pop[rows]
-        order = np.lexsort((self._title_rank[rows], -pop))
+        # titles holding each word as a whole word first ("17" finds "Film 17" before "Film 175")
+        whole = np.ones(len(rows), dtype=bool)
+        for word in words:
+            pattern = rf"(^|[^\w]){re.escape(word)}($|[^\w])"
+            whole &= pc.match_substring_regex(self._folded.take(rows), pattern).to_numpy(zero_copy_only=False)
+        order = np.lexsort((self._title_rank[rows], -pop, ~whole))
         return self.ids[rows[order[: max(int(limit), 0)]]].tolist()
 
     def join(self, table: Any, on: str = "item", prefix: str = "") -> pa.Table:

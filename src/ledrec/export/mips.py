@@ -31,6 +31,7 @@ import scipy.sparse as sp
 
 from ledrec.errors import ConfigError, check_k
 from ledrec.io import MANIFEST, ArtifactError, load_artifact, read_manifest, save_artifact
+from ledrec.similarity import profile_vectors
 
 DEFAULT_PARTITION = ""  # a model exported without partitions serves one catalogue under this name
 KIND = "serving-model"
@@ -84,6 +85,12 @@ class ServingModel:
         bytes it would save. The two agree, so a model keeps its version through save and load."""
         digests = self._digests if self._digests is not None else _npy_digests(self.arrays())
         return content_version(digests, self.reduce)
+
+    @cached_property
+    def similarity(self) -> np.ndarray:
+        """(I, d) float32 unit rows whose inner product is the item-item similarity the Similar call answers
+        (the score profile of :mod:`ledrec.similarity`: what ``similar_items`` of the fitted model gives)."""
+        return profile_vectors(self.encoder_vectors, self.query_map, self.item_vectors)
 
     def validate(self, source: str = "model") -> None:
         """Refuse (:class:`~ledrec.io.ArtifactError`, naming ``source`` and what is wrong) anything that

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from ledrec.data.splits import EvalSet
 from ledrec.errors import ConfigError
 from ledrec.models.base import Option, Recommender
+from ledrec.similarity import unit_rows
 
 
 class ALS(Recommender):
@@ -55,6 +56,11 @@ class ALS(Recommender):
             iterations=self.iterations,
             random_state=self.random_state,
         )
+
+    def similarity_vectors(self) -> np.ndarray:
+        """The cosine of the item factors (what implicit's ``similar_items`` answers)."""
+        self._check_fitted()
+        return unit_rows(self.item_factors_)
 
     def score(self, X: sp.csr_matrix) -> np.ndarray:
         X = self._check_input(X)

@@ -29,6 +29,7 @@ from ledrec.data.splits import EvalSet
 from ledrec.errors import ConfigError, InputError, check_ids, check_k
 from ledrec.evaluate.ranking import top_k
 from ledrec.io import load_artifact, save_artifact
+from ledrec.similarity import exact_similar
 
 RANDOM_STATE = Option("random_state", int, 0, "seed of every random choice (init, sampling, shuffling)", low=0)
 
@@ -178,6 +179,48 @@ class Recommender(ABC):
                 "score": pa.array(scores[kept].astype(np.float32)),
             }
         )
+
+    # ------------------------------------------------------------------ item-item
+    def similarity_vectors(self) -> np.ndarray | None:
+        """(I, d) unit rows whose inner product is this model's item-item similarity (an LED: its score
+        profile, :mod:`ledrec.similarity`; a factor model: the cosine of its item factors), or None: the
+        one-item-history score answers instead."""
+        return None
+
+    def similar_items(self, items: Any, k: int = 10) -> list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        """The ``k`` items most alike to an item, as (item id, similarity) best first — for one id, a list;
+        for a list of ids, one list each (batched). Similarity: the cosine of :meth:`similarity_vectors`
+        where the model has them, else the score the model gives each item for a one-item history (an
+        item-item model's own relation). An item the model has no evidence for (a zero vector) is alike to
+        nothing: an empty list. Unknown ids are an :class:`InputError`; docs/similar.md measures the choice."""
+        self._check_fitted()
+        k = check_k(k)
+        single = isinstance(items, str | bytes | int | np.integer)
+        wanted = check_ids([items] if single else items, "items")
+        if self.item_ids is None:
+            raise ConfigError(f"{self.name}: no item ids; fit on Interactions (or set model.item_ids) first")
+        index = self._id_index()
+        unknown = [i for i in wanted if i not in index]
+        if unknown:
+            raise InputError(f"{self.name}.similar_items: unknown item id(s) {unknown[:3]} ({len(unknown)} in all)")
+        rows = np.array([index[i] for i in wanted], dtype=np.int64)
+        unit = self.similarity_vectors()
+        ids = np.asarray(self.item_ids).astype(str)
+        answers = []
+        if unit is not None:
+            for i in rows:
+                top, scores = exact_similar(unit, int(i), k)
+                answers.append([(str(ids[j]), float(s)) for j, s in zip(top, scores, strict=True)])
+        else:
+            one_item = sp.csr_matrix(
+                (np.ones(len(rows), np.float32), (np.arange(len(rows)), rows)), shape=(len(rows), self.n_items)
+            )
+            scores = np.array(self.score(one_item), dtype=np.float64)
+            scores[np.arange(len(rows)), rows] = -np.inf
+            for r in scores:
+                top = np.lexsort((np.arange(len(r)), -r))[: min(k, len(r) - 1)]
+                answers.append([(str(ids[j]), float(r[j])) for j in top])
+        return answers[0] if single else answers
 
     def _id_index(self) -> dict[str, int]:
         ids = self.item_ids

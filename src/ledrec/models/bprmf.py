@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from ledrec.data.splits import EvalSet
 from ledrec.errors import ConfigError
 from ledrec.models.base import Option, Recommender
+from ledrec.similarity import unit_rows
 
 
 def _row_key(indices: np.ndarray) -> str:
@@ -62,6 +63,11 @@ class BPRMF(Recommender):
         self.row_keys_ = np.asarray(keys)
         self.n_items_ = X.shape[1]
         return self
+
+    def similarity_vectors(self) -> np.ndarray:
+        """The cosine of the item factors without their last column (implicit's item bias)."""
+        self._check_fitted()
+        return unit_rows(self.item_factors_[:, :-1])
 
     def score(self, X: sp.csr_matrix) -> np.ndarray:
         X = self._check_input(X)

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 
 from ledrec.config import Option
 from ledrec.models.base import Recommender
+from ledrec.similarity import profile_vectors
 
 LARGE_CATALOGUE = 20_000  # items from which "auto" is "large"
 COLD_START_BIAS = 0.1  # a solved start's bias: 0.1 × centred log-popularity (orders the cold start, breaks ties)
@@ -125,6 +126,15 @@ class LEDTables(Recommender):
     def score(self, X: sp.csr_matrix) -> np.ndarray:
         q = self.user_vectors(X) @ self.query_map_  # (n, d)
         return (q @ self.item_vectors_.T + self.item_bias_).astype(np.float32)  # (n, I)
+
+    def similarity_vectors(self) -> np.ndarray:
+        """The score profile W ∝ E Q (VᵀV)^½ (:mod:`ledrec.similarity`), computed once per fitted tables."""
+        tables = (self._encoder_vectors(), self.query_map_, self.item_vectors_)
+        cached = getattr(self, "_profile_cache", None)
+        if cached is None or any(a is not b for a, b in zip(cached[0], tables, strict=True)):
+            cached = (tables, profile_vectors(*tables))
+            self._profile_cache = cached
+        return cached[1]
 
     def reduction(self) -> str:
         """mean or sqrt: what the fit used (a model saved before ``reduce_`` existed: its ``reduce``)."""

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from ledrec.data.splits import EvalSet
 from ledrec.models.base import Option, Recommender
 from ledrec.pretrain import PretrainConfig, pretrain
+from ledrec.similarity import profile_vectors
 
 
 class SVD(Recommender):
@@ -33,6 +34,11 @@ class SVD(Recommender):
         self.pretrain_stats_ = emb.stats
         self.n_items_ = X.shape[1]
         return self
+
+    def similarity_vectors(self) -> np.ndarray:
+        """The score profile of the tied tables it is served as (E = V, Q = I; :mod:`ledrec.similarity`)."""
+        self._check_fitted()
+        return profile_vectors(self.item_vectors_, np.eye(self.item_vectors_.shape[1]), self.item_vectors_)
 
     def pretrain_config(self) -> PretrainConfig:
         return PretrainConfig(

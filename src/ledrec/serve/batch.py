@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,56 @@ def recommend(
     summary["load_s"] = round(load_s, 3)
     summary["users_per_s"] = round(summary["users"] / max(summary["seconds"] - load_s, 1e-9), 1)
     return summary
+
+
+def similar(
+    model_path: str | os.PathLike[str],
+    item_ids: Sequence[str] = (),
+    k: int = 10,
+    partition: str | None = None,
+    items: str | os.PathLike[str] | ItemTable | None = None,
+    titles: Sequence[str] = (),
+) -> dict[str, Any]:
+    """``ledrec similar``: the ``k`` items most alike to each of ``item_ids`` (and to the best match of each
+    of ``titles`` in the item table, the one the model ranks highest by bias), answered as the service's
+    Similar call answers it, from ``partition`` or else from each catalogue that holds the item; with the
+    item table's title, category, … beside every id when ``items`` is given."""
+    meta = items if isinstance(items, ItemTable) or items is None else read_items(items)
+    if titles and meta is None:
+        raise ConfigError("--title needs --items: an item table with titles to find the item by")
+    retrievers = retrievers_of(model_path)
+    if partition is not None and partition not in retrievers:
+        raise DataError(f"--partition {partition!r}: {model_path} serves {', '.join(sorted(retrievers)) or 'none'}")
+    model = next(iter(retrievers.values())).model
+    asked = [str(i) for i in item_ids]
+    if titles:  # the model's items only, the one it ranks highest first ("toy story": the 1995 film)
+        rows = model.indices(meta.ids.astype(str))  # type: ignore[union-attr]
+        bias = np.where(rows >= 0, model.item_bias[np.maximum(rows, 0)], -np.inf)
+        for text in titles:
+            found = meta.search(text, limit=1, popularity=bias)  # type: ignore[union-attr]
+            if not found or rows[meta.index_of(found)[0]] < 0:  # type: ignore[union-attr]
+                raise DataError(f"--title {text!r}: no item of the model has a title with every word of it")
+            asked.append(found[0])
+    if not asked:
+        raise ConfigError("name an item: --item ID or --title WORDS (with --items)")
+    answers = []
+    for item in asked:
+        index = {name: int(r.model.indices(np.array([item]))[0]) for name, r in retrievers.items()}
+        known = [name for name in retrievers if index[name] >= 0 and partition in (None, name)]
+        if not known:
+            where = f"partition {partition!r} of " if partition is not None else ""
+            raise DataError(f"--item {item!r}: {where}{model_path} does not know this item")
+        holding = [name for name in known if index[name] in set(retrievers[name].partitions[name].tolist())]
+        for name in holding or known:
+            found = retrievers[name].similar(name, item, k)
+            rows = [{"item": i, "score": round(float(s), 6)} for i, s in zip(found.item_ids, found.scores, strict=True)]
+            answer: dict[str, Any] = {"item": item, "partition": name, "similar": rows}
+            if meta is not None:
+                answer["title"] = meta.title(item)
+                for row in rows:
+                    row |= {key: value for key, value in meta.row(row["item"]).items() if key != "id"}
+            answers.append(answer)
+    return {"model": str(model_path), "k": k, "answers": answers}
 
 
 def _config(exact: bool) -> RetrieverConfig:

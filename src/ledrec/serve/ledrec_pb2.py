@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ledrec/serve/ledrec.proto\x12\tledrec.v1\"r\n\x10RecommendRequest\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x14\n\x0c\x65xclude_seen\x18\x04 \x01(\x08\x12\x18\n\x10\x61llowed_item_ids\x18\x05 \x03(\t\",\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"{\n\x11RecommendResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ledrec.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\runknown_items\x18\x03 \x01(\x05\x12\x12\n\ncold_start\x18\x04 \x01(\x08\"A\n\rBannerRequest\x12\x10\n\x08merchant\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\x0c\n\x04size\x18\x03 \x01(\x05\"=\n\nBannerItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07sources\x18\x03 \x03(\t\"M\n\x0e\x42\x61nnerResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ledrec.v1.BannerItem\x12\x15\n\runknown_items\x18\x02 \x01(\x05\x32\x94\x01\n\x0bRecommender\x12\x46\n\tRecommend\x12\x1b.ledrec.v1.RecommendRequest\x1a\x1c.ledrec.v1.RecommendResponse\x12=\n\x06\x42\x61nner\x12\x18.ledrec.v1.BannerRequest\x1a\x19.ledrec.v1.BannerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19ledrec/serve/ledrec.proto\x12\tledrec.v1\"r\n\x10RecommendRequest\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\t\n\x01k\x18\x03 \x01(\x05\x12\x14\n\x0c\x65xclude_seen\x18\x04 \x01(\x08\x12\x18\n\x10\x61llowed_item_ids\x18\x05 \x03(\t\",\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"{\n\x11RecommendResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ledrec.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x15\n\runknown_items\x18\x03 \x01(\x05\x12\x12\n\ncold_start\x18\x04 \x01(\x08\"?\n\x0eSimilarRequest\x12\x11\n\tpartition\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\t\n\x01k\x18\x03 \x01(\x05\"N\n\x0fSimilarResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ledrec.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"A\n\rBannerRequest\x12\x10\n\x08merchant\x18\x01 \x01(\t\x12\x10\n\x08item_ids\x18\x02 \x03(\t\x12\x0c\n\x04size\x18\x03 \x01(\x05\"=\n\nBannerItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x0f\n\x07sources\x18\x03 \x03(\t\"M\n\x0e\x42\x61nnerResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ledrec.v1.BannerItem\x12\x15\n\runknown_items\x18\x02 \x01(\x05\x32\xd6\x01\n\x0bRecommender\x12\x46\n\tRecommend\x12\x1b.ledrec.v1.RecommendRequest\x1a\x1c.ledrec.v1.RecommendResponse\x12=\n\x06\x42\x61nner\x12\x18.ledrec.v1.BannerRequest\x1a\x19.ledrec.v1.BannerResponse\x12@\n\x07Similar\x12\x19.ledrec.v1.SimilarRequest\x1a\x1a.ledrec.v1.SimilarResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,12 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCOREDITEM']._serialized_end=200
   _globals['_RECOMMENDRESPONSE']._serialized_start=202
   _globals['_RECOMMENDRESPONSE']._serialized_end=325
-  _globals['_BANNERREQUEST']._serialized_start=327
-  _globals['_BANNERREQUEST']._serialized_end=392
-  _globals['_BANNERITEM']._serialized_start=394
-  _globals['_BANNERITEM']._serialized_end=455
-  _globals['_BANNERRESPONSE']._serialized_start=457
-  _globals['_BANNERRESPONSE']._serialized_end=534
-  _globals['_RECOMMENDER']._serialized_start=537
-  _globals['_RECOMMENDER']._serialized_end=685
+  _globals['_SIMILARREQUEST']._serialized_start=327
+  _globals['_SIMILARREQUEST']._serialized_end=390
+  _globals['_SIMILARRESPONSE']._serialized_start=392
+  _globals['_SIMILARRESPONSE']._serialized_end=470
+  _globals['_BANNERREQUEST']._serialized_start=472
+  _globals['_BANNERREQUEST']._serialized_end=537
+  _globals['_BANNERITEM']._serialized_start=539
+  _globals['_BANNERITEM']._serialized_end=600
+  _globals['_BANNERRESPONSE']._serialized_start=602
+  _globals['_BANNERRESPONSE']._serialized_end=679
+  _globals['_RECOMMENDER']._serialized_start=682
+  _globals['_RECOMMENDER']._serialized_end=896
 # @@protoc_insertion_point(module_scope)

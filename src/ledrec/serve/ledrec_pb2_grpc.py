@@ -44,6 +44,11 @@ class RecommenderStub:
                 request_serializer=ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.SerializeToString,
                 response_deserializer=ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.FromString,
                 _registered_method=True)
+        self.Similar = channel.unary_unary(
+                '/ledrec.v1.Recommender/Similar',
+                request_serializer=ledrec_dot_serve_dot_ledrec__pb2.SimilarRequest.SerializeToString,
+                response_deserializer=ledrec_dot_serve_dot_ledrec__pb2.SimilarResponse.FromString,
+                _registered_method=True)
 
 
 class RecommenderServicer:
@@ -66,6 +71,16 @@ class RecommenderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Similar(self, request, context):
+        """The k items of one partition most alike to an item (the cosine of the model's item similarity vectors,
+        docs/similar.md), the item itself never. An unknown item: NOT_FOUND; an item the model has no evidence
+        for (a zero vector): no items. Answered by a second index per catalogue (ledrec serve --no-similar: none,
+        and FAILED_PRECONDITION).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommenderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +93,11 @@ def add_RecommenderServicer_to_server(servicer, server):
                     servicer.Banner,
                     request_deserializer=ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.FromString,
                     response_serializer=ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.SerializeToString,
+            ),
+            'Similar': grpc.unary_unary_rpc_method_handler(
+                    servicer.Similar,
+                    request_deserializer=ledrec_dot_serve_dot_ledrec__pb2.SimilarRequest.FromString,
+                    response_serializer=ledrec_dot_serve_dot_ledrec__pb2.SimilarResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +154,33 @@ class Recommender:
             '/ledrec.v1.Recommender/Banner',
             ledrec_dot_serve_dot_ledrec__pb2.BannerRequest.SerializeToString,
             ledrec_dot_serve_dot_ledrec__pb2.BannerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Similar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ledrec.v1.Recommender/Similar',
+            ledrec_dot_serve_dot_ledrec__pb2.SimilarRequest.SerializeToString,
+            ledrec_dot_serve_dot_ledrec__pb2.SimilarResponse.FromString,
             options,
             channel_credentials,
             insecure,

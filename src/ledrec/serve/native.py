@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 
 from ledrec.io import ArtifactError
-from ledrec.serve.retriever import Recommendation, RequestError, Retriever, SelfCheckError
+from ledrec.serve.retriever import (
+    NotServedError,
+    Recommendation,
+    RequestError,
+    Retriever,
+    SelfCheckError,
+    Similar,
+    UnknownItemError,
+)
 
 try:
     from ledrec.serve import _native  # type: ignore[attr-defined]
@@ -69,6 +77,20 @@ class NativeModel:
             raise RequestError(str(exc)) from None
         return Recommendation(ids, scores, unknown, cold, timings)
 
+    def similar(self, partition: str, item_id: str, k: int) -> Similar:
+        """The C++ Similar call, called from Python: :meth:`Retriever.similar`'s contract and answers."""
+        if not isinstance(item_id, str):
+            raise RequestError(f"item_id must be one id (a string), not {type(item_id).__name__}")
+        try:
+            ids, scores, timings = self.model.similar(partition, item_id, int(k))
+        except _native.NotFoundError as exc:
+            raise UnknownItemError(str(exc)) from None
+        except _native.NotServedError as exc:
+            raise NotServedError(str(exc)) from None
+        except _native.RequestError as exc:
+            raise RequestError(str(exc)) from None
+        return Similar(ids, scores, timings)
+
 
 def from_retriever(retriever: Retriever, scratch: str | os.PathLike[str] | None = None) -> NativeModel:
     """The native model of a validated retriever (its arrays, cold-start lists and graphs), not yet checked:
@@ -115,6 +137,23 @@ def from_retriever(retriever: Retriever, scratch: str | os.PathLike[str] | None 
             if graph:
                 os.unlink(graph)
             kinds[name] = index.kind
+        if config.similar:  # the Similar call's indexes, handed over the same way
+            native.set_similarity(np.ascontiguousarray(model.similarity, dtype=np.float32))
+            for name, index in retriever.similar_indexes.items():
+                graph, ef = "", 0
+                if index.kind == "hnswlib":
+                    graph = str(Path(tmp) / "similar.bin")
+                    index.save(graph)  # type: ignore[attr-defined]
+                    ef = int(index.ef_search)  # type: ignore[attr-defined]
+                native.add_similar(
+                    name=name,
+                    items=np.asarray(retriever.similar_items[name], dtype=np.int64),
+                    rows=index.vectors,
+                    graph_path=graph,
+                    ef_search=ef,
+                )
+                if graph:
+                    os.unlink(graph)
     return NativeModel(
         model=native,
         version=retriever.version,
@@ -130,7 +169,7 @@ def load(retriever: Retriever) -> NativeModel:
     C++ request path, against exact scoring of the verified arrays (SelfCheckError otherwise)."""
     native = from_retriever(retriever)
     try:
-        native.recalls = retriever.self_check(recommend=native.recommend)
+        native.recalls = retriever.self_check(recommend=native.recommend, similar=native.similar)
     except SelfCheckError as exc:
         raise SelfCheckError(f"native front: {exc}") from None
     return native

@@ -31,7 +31,7 @@ from ledrec.serve import ledrec_pb2
 from ledrec.serve.config import ServeConfig
 from ledrec.serve.manager import Manager
 from ledrec.serve.metrics import Metrics
-from ledrec.serve.retriever import RequestError
+from ledrec.serve.retriever import NotServedError, RequestError, UnknownItemError
 
 log = logging.getLogger(__name__)
 SERVICE = ledrec_pb2.DESCRIPTOR.services_by_name["Recommender"].full_name
@@ -307,6 +307,24 @@ class RecommenderService:
             m.unknown.inc(rec.unknown_items)
         if rec.cold_start:
             m.cold.inc()
+        return response
+
+    async def Similar(self, request: ledrec_pb2.SimilarRequest, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            retriever = self.manager.route(request.partition)
+            if retriever is None:
+                raise ClientError(grpc.StatusCode.UNAVAILABLE, "no model has passed its self-check yet")
+            found = retriever.similar(request.partition, request.item_id, request.k)
+        except UnknownItemError as exc:
+            raise ClientError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+        except NotServedError as exc:
+            raise ClientError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from None
+        except RequestError as exc:
+            raise ClientError(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        response = ledrec_pb2.SimilarResponse(model_version=retriever.version)
+        add = response.items.add
+        for item, score in zip(found.item_ids, found.scores, strict=True):
+            add(item_id=item, score=score)
         return response
 
     async def Banner(self, request: ledrec_pb2.BannerRequest, context: grpc.aio.ServicerContext) -> Any:

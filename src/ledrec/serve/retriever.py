@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from ledrec.config import option
 from ledrec.export.mips import ServingModel
 from ledrec.index import ExactIndex, Index, build_index
-from ledrec.index.base import exact_top
+from ledrec.index.base import canonical_dot, exact_top
 from ledrec.io import ArtifactError, atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,14 @@ ECHO_LIMIT = 64  # characters of client input quoted back in an error message
 
 class RequestError(ValueError):
     """A request the service must refuse (INVALID_ARGUMENT): the message says why."""
+
+
+class UnknownItemError(RequestError):
+    """A request about an item the model does not know (NOT_FOUND)."""
+
+
+class NotServedError(RequestError):
+    """A call this server was started without (FAILED_PRECONDITION): ``--no-similar``."""
 
 
 class SelfCheckError(ArtifactError):
@@ -52,6 +60,13 @@ class Recommendation:
     unknown_items: int  # ids of the history the model does not know (ignored)
     cold_start: bool  # no known item: the answer is the partition's highest-bias (most popular) items
     timings: dict[str, float] = field(default_factory=dict)  # seconds: embed, knn
+
+
+@dataclass
+class Similar:
+    item_ids: list[str]  # best first; never the item itself
+    scores: list[float]  # cosine similarities
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: knn
 
 
 @dataclass
@@ -79,6 +94,11 @@ class RetrieverConfig:
     # for a low --ef.
     self_check_queries: int = 8
     self_check_recall: float = option(0.5, "a model whose index finds less than this recall@10 does not serve")
+    similar: bool = option(
+        True,
+        "answer the Similar call: a second index per catalogue, on the items' similarity vectors (--no-similar: "
+        "no such index, its memory and build time saved, and Similar refused)",
+    )
 
 
 def clip(text: str, limit: int = ECHO_LIMIT) -> str:
@@ -97,6 +117,12 @@ class Retriever:
         self.partitions = model.partitions
         self.cache_events: dict[str, str] = {}  # partition → hit / built / rebuilt (why) / uncached
         self.indexes = indexes if indexes is not None else build_indexes(model, self.config, self.cache_events)
+        # Similar: per catalogue, its items with a similarity vector (a zero one is alike to nothing) and an
+        # index of their rows [w; 0] — the recommend index's row layout, so both fronts search them alike
+        self.similar_items: dict[str, np.ndarray] = {}
+        self.similar_indexes: dict[str, Index] = {}
+        if self.config.similar:
+            self.similar_items, self.similar_indexes = build_similar_indexes(model, self.config, self.cache_events)
         # what answered a request: the model's content and how it is searched (same export, other --ef: other
         # answers, other version)
         self.version = retriever_version(model, self.config)
@@ -156,6 +182,40 @@ class Retriever:
         ids = self.model.item_ids[items].tolist()
         return Recommendation(ids, scores.tolist(), unknown, cold, {"embed": t1 - t0, "knn": t2 - t1})
 
+    def similar(self, partition: str, item_id: str, k: int) -> Similar:
+        """The ``k`` items of ``partition`` most alike to ``item_id`` (an item of any catalogue of the model),
+        by the cosine of the model's similarity vectors, best first, the item itself never; no items for an
+        item without a similarity vector. :class:`UnknownItemError` for an id the model does not know."""
+        if not self.config.similar:
+            raise NotServedError("this server answers no Similar call (started with --no-similar)")
+        if not isinstance(item_id, str):
+            raise RequestError(f"item_id must be one id (a string), not {type(item_id).__name__}")
+        if not 0 < k <= self.config.max_k:
+            raise RequestError(f"k must be in 1..{self.config.max_k}, not {k}")
+        partition = self._partition(partition)
+        t0 = time.perf_counter()
+        item = self.model._id_map().get(item_id)
+        if item is None:
+            raise UnknownItemError(f"unknown item {clip(item_id)}")
+        row = self.model.similarity[item]
+        if not row.any():
+            return Similar([], [], {"knn": time.perf_counter() - t0})
+        items = self.similar_items[partition]
+        itself = _positions(items, np.array([item], dtype=np.int64))
+        positions, scores = self.similar_indexes[partition].search_excluding(np.append(row, np.float32(0.0)), k, itself)
+        ids = self.model.item_ids[items[positions]].tolist()
+        return Similar(ids, scores.tolist(), {"knn": time.perf_counter() - t0})
+
+    def _partition(self, partition: str) -> str:
+        """The catalogue a request names ("" names the only one); RequestError for another."""
+        if not partition and len(self.partitions) == 1:
+            return next(iter(self.partitions))
+        if partition not in self.partitions:
+            raise RequestError(
+                f"unknown partition {clip(partition)}; this model serves {len(self.partitions)} partitions"
+            )
+        return partition
+
     def recommend_many(
         self, partition: str, histories: sp.csr_matrix, k: int, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -208,11 +268,13 @@ class Retriever:
         return np.intersect1d(allowed, catalogue)  # never an item of another partition
 
     # ---------------------------------------------------------------- self-check
-    def self_check(self, k: int = 10, seed: int = 0, recommend: Any = None) -> dict[str, float]:
+    def self_check(self, k: int = 10, seed: int = 0, recommend: Any = None, similar: Any = None) -> dict[str, float]:
         """Ask every catalogue a few seeded questions and compare with exact scoring; raise
         :class:`SelfCheckError` on any wrong answer. A catalogue whose graph came from the cache and fails
         gets its graph rebuilt once (a cache is never trusted over the vectors). Returns recall per partition.
-        ``recommend``: another request path over this model's arrays (the native front's) to check instead."""
+        ``recommend``, ``similar``: another request path over this model's arrays (the native front's) to
+        check instead. The Similar call is checked the same way (recall of its own index, the lower of the two
+        returned)."""
         recalls = {}
         for name in self.partitions:
             try:
@@ -223,7 +285,56 @@ class Retriever:
                 log.warning("cached graph of partition %s failed the self-check (%s): rebuilding it", clip(name), exc)
                 self.indexes[name] = _cached_hnsw(self.model, name, self.config, self.cache_events, trust=False)
                 recalls[name] = self._check_partition(name, k, seed, self.recommend)
+            if self.config.similar:
+                recalls[name] = min(recalls[name], self._check_similar_or_rebuild(name, k, seed, similar))
         return recalls
+
+    def _check_similar_or_rebuild(self, name: str, k: int, seed: int, similar: Any) -> float:
+        """:meth:`_check_similar`; a graph from the cache that fails is rebuilt once, as for Recommend."""
+        try:
+            return self._check_similar(name, k, seed, similar or self.similar)
+        except SelfCheckError as exc:
+            if self.cache_events.get(f"{name} (similar)") != "hit" or similar is not None:
+                raise
+            log.warning(
+                "cached Similar graph of partition %s failed the self-check (%s): rebuilding it", clip(name), exc
+            )
+            items = self.similar_items[name]
+            self.similar_indexes[name] = _similar_index(
+                self.model, name, items, self.config, self.cache_events, trust=False
+            )
+            return self._check_similar(name, k, seed, self.similar)
+
+    def _check_similar(self, name: str, k: int, seed: int, similar: Any) -> float:
+        """The Similar call of a few seeded items of the catalogue against the exact cosine ranking."""
+        model, items = self.model, self.similar_items[name]
+        label = f"self-check of Similar in partition {clip(name)}"
+        rows = self.similar_indexes[name].vectors  # [w; 0]
+        rng = np.random.default_rng(seed)
+        recalls = []
+        for item in rng.choice(items, size=min(4, len(items)), replace=False) if len(items) > 1 else []:
+            kk = min(k, len(items) - 1)
+            got = similar(name, str(model.item_ids[item]), kk)
+            found = model.indices(np.asarray(got.item_ids, dtype=str))
+            itself = _positions(items, np.array([item]))
+            positions, _ = exact_top(rows, rows[itself[0]], kk, itself)
+            scores = np.asarray(got.scores, dtype=np.float32)
+            want = canonical_dot(rows[_positions(items, found)], rows[itself[0]]) if len(found) else scores
+            problems = {
+                f"{len(found)} distinct items for k = {kk}": len(set(found.tolist())) != kk or len(found) != kk,
+                "an item outside the catalogue, or the item itself": not np.isin(found, items).all() or item in found,
+                "scores not sorted, or not the exact cosines": not (
+                    np.all(scores[:-1] >= scores[1:]) and np.allclose(scores, want, rtol=1e-4, atol=1e-5)
+                ),
+            }
+            for what, wrong in problems.items():
+                if wrong:
+                    raise SelfCheckError(f"{label}: {what}")
+            recalls.append(len(set(found.tolist()) & set(items[positions].tolist())) / kk)
+        recall = float(np.mean(recalls)) if recalls else 1.0
+        if recall < self.config.self_check_recall:
+            raise SelfCheckError(f"{label}: recall@{k} {recall:.3f} against exact scoring")
+        return recall
 
     def _check_partition(self, name: str, k: int, seed: int, recommend: Any = None) -> float:
         model, catalogue = self.model, self.partitions[name]
@@ -280,8 +391,52 @@ def build_indexes(model: ServingModel, config: RetrieverConfig, events: dict[str
             out[name] = build_index(config.index, model.mips_items(items), **graph_params(model, name, config))
             events[name] = "uncached"
     if config.index == "hnswlib" and config.cache_dir:
-        _prune_cache(Path(config.cache_dir), keep={_cache_key(model, n, config) for n in out})
+        keep = {_cache_key(model, n, config) for n in out}
+        if config.similar:  # (built after these: not pruned now, not pruned later)
+            keep |= {_similar_key(model, n, config) for n in out}
+        _prune_cache(Path(config.cache_dir), keep=keep)
     return out
+
+
+SIMILAR_PARAMS = {"form": "ip"}  # unit rows: inner product is cosine, no reduction needed
+
+
+def build_similar_indexes(
+    model: ServingModel, config: RetrieverConfig, events: dict[str, str]
+) -> tuple[dict[str, np.ndarray], dict[str, Index]]:
+    """Per catalogue: its items with a non-zero similarity vector, and an index of their rows [w; 0] — exact
+    below ``exact_below`` items, else a graph (cached like the recommend graphs, keyed by content)."""
+    has_row = model.similarity.any(axis=1)
+    items_of, indexes = {}, {}
+    for name, catalogue in model.partitions.items():
+        items_of[name] = catalogue[has_row[catalogue]]
+        indexes[name] = _similar_index(model, name, items_of[name], config, events)
+    return items_of, indexes
+
+
+def _similar_index(
+    model: ServingModel,
+    name: str,
+    items: np.ndarray,
+    config: RetrieverConfig,
+    events: dict[str, str],
+    trust: bool = True,
+) -> Index:
+    rows = np.hstack([model.similarity[items], np.zeros((len(items), 1), np.float32)])
+    if len(items) < config.exact_below or config.index == "exact":
+        return ExactIndex(rows)
+    params = {**config.index_params, **SIMILAR_PARAMS}
+    if config.index == "hnswlib" and config.cache_dir:
+        key, label = _similar_key(model, name, config), f"{name} (similar)"
+        return _cached_graph(rows, key, params, label, config, events, trust)
+    events[f"{name} (similar)"] = "uncached"
+    return build_index(config.index, rows, **params)
+
+
+def _similar_key(model: ServingModel, partition: str, config: RetrieverConfig) -> str:
+    build = {k: v for k, v in config.index_params.items() if k != "ef_search"}
+    parts = [model.version, partition, "similar", config.index, build, package_version("hnswlib")]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def _cache_key(model: ServingModel, partition: str, config: RetrieverConfig) -> str:
@@ -295,11 +450,25 @@ def _cache_key(model: ServingModel, partition: str, config: RetrieverConfig) -> 
 def _cached_hnsw(
     model: ServingModel, partition: str, config: RetrieverConfig, events: dict[str, str], trust: bool = True
 ) -> Index:
-    """An hnswlib graph loaded from ``cache_dir`` when one was built for this model content, partition and
-    parameters and its checksum verifies; built and saved (atomically) otherwise. Building a 1M-item graph
-    takes minutes; loading it, seconds. ``trust=False`` rebuilds whatever is there."""
+    """The recommend graph of ``partition`` (:func:`_cached_graph`)."""
     vectors = model.mips_items(model.partitions[partition])
-    key = _cache_key(model, partition, config)
+    key, params = _cache_key(model, partition, config), graph_params(model, partition, config)
+    return _cached_graph(vectors, key, params, partition, config, events, trust)
+
+
+def _cached_graph(
+    vectors: np.ndarray,
+    key: str,
+    params: dict[str, Any],
+    label: str,
+    config: RetrieverConfig,
+    events: dict[str, str],
+    trust: bool = True,
+) -> Index:
+    """An hnswlib graph of ``vectors`` loaded from ``cache_dir`` when one was built under ``key`` (the model
+    content, catalogue and parameters) and its checksum verifies; built and saved (atomically) otherwise.
+    Building a 1M-item graph takes minutes; loading it, seconds. ``trust=False`` rebuilds whatever is there.
+    ``events[label]`` says which happened."""
     graph, sidecar = Path(config.cache_dir) / f"hnsw-{key}.bin", Path(config.cache_dir) / f"hnsw-{key}.json"  # type: ignore[arg-type]
     expected = {"key": key, "items": len(vectors), "dim": int(vectors.shape[1])}
     why = "no cached graph" if trust else "failed the self-check"
@@ -310,21 +479,21 @@ def _cached_hnsw(
                 raise ValueError("its description does not match this model")
             if sha256_file(graph) != meta.get("sha256"):
                 raise ValueError("sha256 does not match")
-            index = build_index("hnswlib", vectors, path=graph, **graph_params(model, partition, config))
+            index = build_index("hnswlib", vectors, path=graph, **params)
             labels = np.sort(np.asarray(index.graph.get_ids_list(), dtype=np.int64))  # type: ignore[attr-defined]
             if not np.array_equal(labels, np.arange(len(vectors))):
                 raise ValueError("its labels are not the catalogue's positions")
-            events[partition] = "hit"
+            events[label] = "hit"
             return index
         except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: hnswlib cannot read the file
             why = f"cached graph {graph.name} does not verify ({exc})"
-            log.warning("partition %s: %s; rebuilding it", clip(partition), why)
-    index = build_index("hnswlib", vectors, **graph_params(model, partition, config))
-    events[partition] = "built" if why == "no cached graph" else f"rebuilt: {why}"
+            log.warning("partition %s: %s; rebuilding it", clip(label), why)
+    index = build_index("hnswlib", vectors, **params)
+    events[label] = "built" if why == "no cached graph" else f"rebuilt: {why}"
     try:
-        _store(index, graph, sidecar, expected, partition)
+        _store(index, graph, sidecar, expected, label)
     except OSError as exc:  # a read-only export: serve from memory, rebuild at the next start
-        log.warning("cannot cache the graph of partition %s in %s: %s", clip(partition), config.cache_dir, exc)
+        log.warning("cannot cache the graph of partition %s in %s: %s", clip(label), config.cache_dir, exc)
     return index
 
 

@@ -111,13 +111,66 @@ void Model::add_catalogue(const std::string& name, std::vector<int64_t> items, s
   for (std::size_t i = 0; i < names_.size(); i++) by_name_.emplace(names_[i], i);
 }
 
-const Catalogue& Model::resolve(std::string_view partition) const {
-  if (partition.empty() && catalogues_.size() == 1) return *catalogues_[0];  // one catalogue: need not be named
+std::size_t Model::resolve_index(std::string_view partition) const {
+  if (partition.empty() && catalogues_.size() == 1) return 0;  // one catalogue: need not be named
   auto it = by_name_.find(partition);
   if (it == by_name_.end())
     throw RequestError("unknown partition " + clip(partition) + "; this model serves " +
                        std::to_string(catalogues_.size()) + " partitions");
-  return *catalogues_[it->second];
+  return it->second;
+}
+
+void Model::set_similarity(std::vector<float> similarity) {
+  if (similarity.size() != ids_.size() * d_) throw std::invalid_argument("similarity: not (items, dim)");
+  if (!similar_.empty()) throw std::invalid_argument("similarity: set once, before any catalogue's index");
+  similarity_ = std::move(similarity);
+}
+
+void Model::add_similar(const std::string& name, std::vector<int64_t> items, std::vector<float> rows,
+                        const std::string& graph_path, std::size_t ef_search) {
+  const std::size_t D = d_ + 1;
+  if (similarity_.empty()) throw std::invalid_argument("add_similar: set_similarity first");
+  auto at = by_name_.find(name);
+  if (at == by_name_.end()) throw std::invalid_argument("add_similar: catalogue " + name + " not added");
+  if (rows.size() != items.size() * D) throw std::invalid_argument("similar " + name + ": rows not (n, dim + 1)");
+  for (int64_t item : items)
+    if (item < 0 || static_cast<std::size_t>(item) >= ids_.size()) throw std::invalid_argument("item out of range");
+  if (!std::is_sorted(items.begin(), items.end())) throw std::invalid_argument("similar " + name + ": items unsorted");
+  auto c = std::make_unique<Catalogue>();
+  c->items = std::move(items);
+  c->mips = std::move(rows);
+  if (!graph_path.empty()) {  // unit rows: inner product is the cosine, no reduction (Python's SIMILAR_PARAMS)
+    c->space = std::make_unique<hnswlib::InnerProductSpace>(D);
+    c->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(c->space.get(), graph_path, false,
+                                                                  std::max<std::size_t>(c->items.size(), 1));
+    if (c->graph->getCurrentElementCount() != c->items.size())
+      throw std::invalid_argument("similar " + name + ": the graph holds another number of items");
+    c->graph->setEf(ef_search);
+  }
+  if (similar_.size() < catalogues_.size()) similar_.resize(catalogues_.size());
+  similar_[at->second] = std::move(c);
+}
+
+Answer Model::similar(std::string_view partition, std::string_view item_id, int k) const {
+  if (similarity_.empty()) throw NotServedError("this server answers no Similar call (started with --no-similar)");
+  if (!(0 < k && k <= limits_.max_k))
+    throw RequestError("k must be in 1.." + std::to_string(limits_.max_k) + ", not " + std::to_string(k));
+  const std::size_t at = resolve_index(partition);
+  if (at >= similar_.size() || !similar_[at])
+    throw NotServedError("this server answers no Similar call for partition " + clip(partition));
+  const Catalogue& c = *similar_[at];
+  auto it = index_.find(item_id);
+  if (it == index_.end()) throw NotFoundError("unknown item " + clip(item_id));
+  Answer out;
+  const auto t0 = std::chrono::steady_clock::now();
+  const float* w = &similarity_[static_cast<std::size_t>(it->second) * d_];
+  if (std::any_of(w, w + d_, [](float x) { return x != 0.0f; })) {  // a zero vector is alike to nothing
+    std::vector<float> query(w, w + d_);
+    query.push_back(0.0f);  // [w; 0]
+    search(c, query.data(), k, positions_of(c.items, {it->second}), out);
+  }
+  out.knn_s = seconds_since(t0);
+  return out;
 }
 
 Answer Model::recommend(std::string_view partition, const std::vector<std::string_view>& history, int k,

@@ -27,6 +27,18 @@ class RequestError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A request about an item the model does not know (NOT_FOUND; Python: UnknownItemError).
+class NotFoundError : public RequestError {
+ public:
+  using RequestError::RequestError;
+};
+
+// A call this model was built without (FAILED_PRECONDITION; Python: NotServedError): Similar under --no-similar.
+class NotServedError : public RequestError {
+ public:
+  using RequestError::RequestError;
+};
+
 struct Limits {
   int max_k = 1000;
   int max_history = 1000;
@@ -66,6 +78,17 @@ class Model {
                      std::vector<int64_t> cold, std::vector<float> cold_scores, const std::string& graph_path,
                      const std::string& form, std::size_t ef_search);
 
+  // The Similar call's index of a catalogue already added: its items with a similarity vector, their rows
+  // [w; 0] and a graph of them in the "ip" form ("" for exact search). `similarity`: every item's unit vector
+  // (n, dim), once per model, before the first catalogue's.
+  void set_similarity(std::vector<float> similarity);
+  void add_similar(const std::string& name, std::vector<int64_t> items, std::vector<float> rows,
+                   const std::string& graph_path, std::size_t ef_search);
+
+  // Retriever.similar, to the bit: the k items of a catalogue most alike to an item (of any catalogue), the
+  // item itself never, none for an item with a zero vector. Throws RequestError, NotFoundError, NotServedError.
+  Answer similar(std::string_view partition, std::string_view item_id, int k) const;
+
   // Retriever.recommend, to the bit. `allowed` null: no allowed list. Throws RequestError.
   Answer recommend(std::string_view partition, const std::vector<std::string_view>& history, int k,
                    bool exclude_seen, const std::vector<std::string_view>* allowed) const;
@@ -78,7 +101,8 @@ class Model {
 
  private:
   // the catalogue a request's partition names ("" names the only one); RequestError for another
-  const Catalogue& resolve(std::string_view partition) const;
+  const Catalogue& resolve(std::string_view partition) const { return *catalogues_[resolve_index(partition)]; }
+  std::size_t resolve_index(std::string_view partition) const;
   void search(const Catalogue& c, const float* mips_query, int k, const std::vector<int64_t>& seen_positions,
               Answer& out) const;
 
@@ -93,6 +117,8 @@ class Model {
   std::vector<std::string> names_;
   std::vector<std::unique_ptr<Catalogue>> catalogues_;
   std::unordered_map<std::string_view, std::size_t> by_name_;  // views into names_
+  std::vector<float> similarity_;                              // (n, d) unit rows; empty: no Similar call
+  std::vector<std::unique_ptr<Catalogue>> similar_;            // by catalogue, as catalogues_ (null: not added)
 };
 
 // Client input as it may be quoted back in an error (Python: ledrec.serve.retriever.clip): repr'd, cut.

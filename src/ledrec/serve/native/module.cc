@@ -28,7 +28,10 @@ std::vector<std::string_view> views(const std::vector<std::string>& strings) {
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "The native data plane of ledrec serve (see ledrec.serve.native).";
-  py::register_exception<ledrec::RequestError>(m, "RequestError", PyExc_ValueError);
+  auto request_error = py::register_exception<ledrec::RequestError>(m, "RequestError", PyExc_ValueError);
+  // (registered after their base: pybind11 tries the translators last registered first)
+  py::register_exception<ledrec::NotFoundError>(m, "NotFoundError", request_error.ptr());
+  py::register_exception<ledrec::NotServedError>(m, "NotServedError", request_error.ptr());
 
   m.def(
       "canonical_dot",
@@ -107,6 +110,38 @@ PYBIND11_MODULE(_native, m) {
           py::arg("partition"), py::arg("history"), py::arg("k"), py::arg("exclude_seen") = true,
           py::arg("allowed") = py::none(),
           "(item ids, scores, unknown items, cold start, timings): Retriever.recommend, in C++.")
+      .def(
+          "set_similarity",
+          [](Model& self, py::array_t<float, py::array::c_style | py::array::forcecast> similarity) {
+            self.set_similarity(to_vector<float>(similarity));
+          },
+          py::arg("similarity"))
+      .def(
+          "add_similar",
+          [](Model& self, const std::string& name, py::array_t<int64_t, py::array::c_style | py::array::forcecast> items,
+             py::array_t<float, py::array::c_style | py::array::forcecast> rows, const std::string& graph_path,
+             std::size_t ef_search) {
+            auto i = to_vector<int64_t>(items);
+            auto r = to_vector<float>(rows);
+            py::gil_scoped_release release;
+            self.add_similar(name, std::move(i), std::move(r), graph_path, ef_search);
+          },
+          py::arg("name"), py::arg("items"), py::arg("rows"), py::arg("graph_path"), py::arg("ef_search"))
+      .def(
+          "similar",
+          [](const Model& self, const std::string& partition, const std::string& item_id, int k) {
+            ledrec::Answer answer;
+            {
+              py::gil_scoped_release release;
+              answer = self.similar(partition, item_id, k);
+            }
+            std::vector<std::string> ids;
+            ids.reserve(answer.items.size());
+            for (int64_t item : answer.items) ids.push_back(self.id(item));
+            return py::make_tuple(ids, answer.scores, py::dict(py::arg("knn") = answer.knn_s));
+          },
+          py::arg("partition"), py::arg("item_id"), py::arg("k"),
+          "(item ids, scores, timings): Retriever.similar, in C++.")
       .def_property_readonly("version", &Model::version)
       .def_property_readonly("n_items", &Model::n_items)
       .def_property_readonly("n_catalogues", &Model::n_catalogues);

@@ -20,6 +20,7 @@ namespace {
 constexpr const char* kService = "ledrec.v1.Recommender";
 constexpr const char* kRecommend = "ledrec.v1.Recommender/Recommend";
 constexpr const char* kBanner = "ledrec.v1.Recommender/Banner";
+constexpr const char* kSimilar = "ledrec.v1.Recommender/Similar";
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -147,8 +148,8 @@ std::map<std::pair<std::string, int>, uint64_t> Metrics::requests() const {
 }
 
 // ------------------------------------------------------------------------------------------------ the service
-using Base = v1::Recommender::WithRawCallbackMethod_Recommend<
-    v1::Recommender::WithRawCallbackMethod_Banner<v1::Recommender::Service>>;
+using Base = v1::Recommender::WithRawCallbackMethod_Recommend<v1::Recommender::WithRawCallbackMethod_Banner<
+    v1::Recommender::WithRawCallbackMethod_Similar<v1::Recommender::Service>>>;
 
 class NativeServer::Service final : public Base {
  public:
@@ -184,6 +185,17 @@ class NativeServer::Service final : public Base {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* Similar(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override {
+    auto* reactor = context->DefaultReactor();
+    owner_->last_activity_ns_.store(now_ns(), std::memory_order_relaxed);
+    grpc::Status status = similar(*request, response);
+    owner_->metrics_->count(kSimilar, static_cast<int>(status.error_code()));
+    reactor->Finish(status);
+    owner_->last_activity_ns_.store(now_ns(), std::memory_order_relaxed);
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* Banner(grpc::CallbackServerContext* context, const grpc::ByteBuffer*,
                                    grpc::ByteBuffer*) override {
     auto* reactor = context->DefaultReactor();
@@ -213,25 +225,8 @@ class NativeServer::Service final : public Base {
       *response = grpc::ByteBuffer(&slice, 1);
       return grpc::Status::OK;
     }
-    std::shared_ptr<const Routes> routes;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      routes = routes_;  // this request finishes on this model, whatever a reload does meanwhile
-    }
     std::shared_ptr<const Model> model;
-    if (routes && !routes->routed) {
-      model = routes->single;
-    } else if (routes) {
-      auto it = routes->by_catalogue.find(request.partition());
-      if (it == routes->by_catalogue.end() && request.partition().empty() && routes->by_catalogue.size() == 1)
-        it = routes->by_catalogue.begin();  // one catalogue: need not be named
-      if (it == routes->by_catalogue.end())
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                bounded("unknown partition " + clip(request.partition()) + "; this server has " +
-                        std::to_string(routes->by_catalogue.size()) + " catalogues")};
-      model = it->second;
-    }
-    if (!model) return {grpc::StatusCode::UNAVAILABLE, "no model has passed its self-check yet"};
+    if (grpc::Status routed = route(request.partition(), model); !routed.ok()) return routed;
     std::vector<std::string_view> history(request.item_ids().begin(), request.item_ids().end());
     std::vector<std::string_view> allowed(request.allowed_item_ids().begin(), request.allowed_item_ids().end());
     Answer answer;
@@ -259,6 +254,62 @@ class NativeServer::Service final : public Base {
     m.total.observe(seconds_between(t0, std::chrono::steady_clock::now()));
     if (answer.unknown) m.unknown_items.fetch_add(static_cast<uint64_t>(answer.unknown), std::memory_order_relaxed);
     if (answer.cold) m.cold_starts.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status::OK;
+  }
+
+  // the model that answers a partition; this request finishes on it, whatever a reload does meanwhile
+  grpc::Status route(const std::string& partition, std::shared_ptr<const Model>& model) {
+    std::shared_ptr<const Routes> routes;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      routes = routes_;
+    }
+    if (routes && !routes->routed) {
+      model = routes->single;
+    } else if (routes) {
+      auto it = routes->by_catalogue.find(partition);
+      if (it == routes->by_catalogue.end() && partition.empty() && routes->by_catalogue.size() == 1)
+        it = routes->by_catalogue.begin();  // one catalogue: need not be named
+      if (it == routes->by_catalogue.end())
+        return {grpc::StatusCode::INVALID_ARGUMENT,
+                bounded("unknown partition " + clip(partition) + "; this server has " +
+                        std::to_string(routes->by_catalogue.size()) + " catalogues")};
+      model = it->second;
+    }
+    if (!model) return {grpc::StatusCode::UNAVAILABLE, "no model has passed its self-check yet"};
+    return grpc::Status::OK;
+  }
+
+  grpc::Status similar(const grpc::ByteBuffer& raw, grpc::ByteBuffer* response) {
+    const std::size_t size = raw.Length();
+    if (size > static_cast<std::size_t>(owner_->options_.max_request_bytes))
+      return {grpc::StatusCode::INVALID_ARGUMENT, "request of " + std::to_string(size) + " bytes; at most " +
+                                                      std::to_string(owner_->options_.max_request_bytes)};
+    v1::SimilarRequest request;
+    if (!request.ParseFromString(read_all(raw)))
+      return {grpc::StatusCode::INVALID_ARGUMENT, std::string("the request is not a valid ") + kSimilar + " message"};
+    std::shared_ptr<const Model> model;
+    if (grpc::Status routed = route(request.partition(), model); !routed.ok()) return routed;
+    Answer answer;
+    try {
+      answer = model->similar(request.partition(), request.item_id(), request.k());
+    } catch (const NotFoundError& e) {
+      return {grpc::StatusCode::NOT_FOUND, bounded(e.what())};
+    } catch (const NotServedError& e) {
+      return {grpc::StatusCode::FAILED_PRECONDITION, bounded(e.what())};
+    } catch (const RequestError& e) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, bounded(e.what())};
+    }
+    v1::SimilarResponse reply;
+    reply.set_model_version(model->version());
+    auto* items = reply.mutable_items();
+    items->Reserve(static_cast<int>(answer.items.size()));
+    for (std::size_t i = 0; i < answer.items.size(); i++) {
+      auto* item = items->Add();
+      item->set_item_id(model->id(answer.items[i]));
+      item->set_score(answer.scores[i]);
+    }
+    write_all(reply, response);
     return grpc::Status::OK;
   }
 
