@@ -363,6 +363,10 @@ def test_a_data_scientists_frames_in_and_out():
     assert first["rank"].tolist() == [1, 2, 3, 4, 5]
     expected = list(zip(first.item, first.score, strict=True))
     assert [(i, pytest.approx(s)) for i, s in model.recommend_ids(seen, k=5)] == expected
+    titles = pd.DataFrame({"movieId": list(range(60)), "title": [f"Film {m}" for m in range(60)]})
+    shown = model.recommend_frame(frame.head(24), k=5, items=ledrec.ItemTable.from_frame(titles)).to_pandas()
+    assert shown.columns.tolist()[:4] == ["user", "rank", "item", "score"] and "title" in shown.columns
+    assert (shown.title == "Film " + shown.item).all() and len(shown) == 15
 
 
 def test_the_time_protocol_and_the_pipeline_take_a_rating_threshold(tmp_path, capsys):

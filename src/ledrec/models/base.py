@@ -146,12 +146,17 @@ class Recommender(ABC):
         top = np.argsort(-scores, kind="stable")[: min(k, int(np.isfinite(scores).sum()))]
         return [(str(self.item_ids[i]), float(scores[i])) for i in top]
 
-    def recommend_frame(self, events: Any, k: int = 10, *, exclude_seen: bool = True) -> Any:
+    def recommend_frame(self, events: Any, k: int = 10, *, exclude_seen: bool = True, items: Any = None) -> Any:
         """The top-``k`` of every user of ``events`` (an :class:`Interactions`, or a table or columns that
         :meth:`Interactions.from_events` reads), each from their own history by this model's item ids
         (unknown ids ignored: a user with none gets the cold-start answer), as an Arrow table with columns
-        user, rank (1 = best), item, score — ``.to_pandas()`` makes it a DataFrame."""
+        user, rank (1 = best), item, score — ``.to_pandas()`` makes it a DataFrame. ``items``: an item table
+        (:class:`~ledrec.data.items.ItemTable` or its file) whose title, category, … columns are joined on."""
         import pyarrow as pa
+
+        from ledrec.data.items import ItemTable, read_items
+
+        meta = items if items is None or isinstance(items, ItemTable) else read_items(items)
 
         k = check_k(k)
         self._check_fitted()
@@ -166,19 +171,20 @@ class Recommender(ABC):
             shape=(events.n_users, self.n_items),
         )
         histories.data[:] = 1.0  # (a repeated event counts once)
-        items, scores = self.recommend(histories, k, exclude_seen)
+        top, scores = self.recommend(histories, k, exclude_seen)
         kept = np.isfinite(scores)  # (fewer than k items left after the exclusions)
-        users = np.repeat(np.arange(events.n_users), items.shape[1]).reshape(items.shape)
-        ranks = np.tile(np.arange(1, items.shape[1] + 1), (events.n_users, 1))
+        users = np.repeat(np.arange(events.n_users), top.shape[1]).reshape(top.shape)
+        ranks = np.tile(np.arange(1, top.shape[1] + 1), (events.n_users, 1))
         ids = np.asarray(self.item_ids).astype(str)
-        return pa.table(
+        table = pa.table(
             {
                 "user": pa.array(events.users.ids[users[kept]]),
                 "rank": pa.array(ranks[kept].astype(np.int32)),
-                "item": pa.array(ids[items[kept]]),
+                "item": pa.array(ids[top[kept]]),
                 "score": pa.array(scores[kept].astype(np.float32)),
             }
         )
+        return table if meta is None else meta.join(table)
 
     # ------------------------------------------------------------------ item-item
     def similarity_vectors(self) -> np.ndarray | None:
