@@ -22,6 +22,7 @@ ORDER = [
     ("pipeline",),  # the daily job: data → … → export, the index built and self-checked as the service will
     ("simulate",),
     ("bench",),
+    ("look",),  # the web page: may import every stage above; only the command line imports it
     ("cli", "__init__"),
 ]
 LEVEL = {name: level for level, names in enumerate(ORDER) for name in names}

@@ -42,6 +42,7 @@ HELP = {
     "recommend": "top-k for every user of an event table, in bulk (one machine or Spark)",
     "similar": "the items most alike to an item (by id or title), as the service's Similar call answers",
     "fold-in": "add the items that appeared since the last retrain to the published models (intra-day)",
+    "look": "a web page on 127.0.0.1 to look at recommendations: Figure 8, similar items, the map, the daily job",
 }
 # the command groups: the module of ledrec.cli whose register() builds each command's parser
 COMMANDS = {
@@ -59,6 +60,7 @@ COMMANDS = {
     "recommend": "recommend",
     "similar": "recommend",
     "fold-in": "pipeline",
+    "look": "look",
 }
 
 
