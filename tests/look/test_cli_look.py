@@ -63,3 +63,15 @@ def test_a_port_in_use_and_a_bad_items_file_are_one_line_errors(world, tmp_path)
         timeout=120,
     )
     assert done.returncode == 2 and "not a folder ledrec wrote" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "also, says",
+    [("als", "expected LABEL=DIR"), ("led={export}", "short label other than"), ("x={export}/nope", "nope")],
+)
+def test_a_bad_also_is_one_line(world, capsys, also, says):
+    from ledrec.cli import main
+
+    assert main(["look", str(world["export"]), "--also", also.format(export=world["export"]), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err

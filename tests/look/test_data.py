@@ -7,8 +7,11 @@ import pytest
 
 pytest.importorskip("starlette", reason="ledrec look needs the look extra: pip install -e '.[look]'")
 
+from ledrec.data.interactions import DataError
+from ledrec.export.mips import ServingModel
 from ledrec.look import jobs
 from ledrec.look.data import Look, LookError
+from ledrec.serve.retriever import Retriever, RetrieverConfig
 from tests.look.conftest import genre
 
 
@@ -129,3 +132,19 @@ def test_the_daily_job_reads_versions_switches_and_decisions(world):
     assert [d["decision"] for d in de["decisions"]] == ["published", "published", "refused"]
     svg = jobs.plot_catalogue("de", de)
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "rollback" in svg
+
+
+def test_other_models_answer_beside_led_each_as_its_service_would(world, tmp_path):
+    look = Look(world["root"], world["items"], world["events"], map_method="pca", also={"export": world["export"]})
+    for name in ("fr", "de"):
+        cat = look.catalogue(name)
+        recs = look.recommend(cat, look.history_items(cat, ["m21", "m25"] if name == "fr" else ["m42"]), 5)
+        assert list(recs) == ["gbo", "cbo", "led", "export"]
+        asked = ["m21", "m25"] if name == "fr" else ["m42"]
+        service = Retriever(ServingModel.load(world["export"]), RetrieverConfig(exact_below=2**62))
+        want = service.recommend(name, asked, 5, exclude_seen=True)
+        assert ids(recs["export"]) == want.item_ids
+        assert np.allclose([r.score for r in recs["export"]], want.scores, rtol=1e-5)
+        assert all(r.title for r in recs["export"])
+    with pytest.raises(DataError, match="label"):
+        Look(world["export"], also={"led": world["export"]}, map_method="pca")

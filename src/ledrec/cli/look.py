@@ -35,6 +35,14 @@ def register(sub: Any, name: str | None = None) -> None:
         help="event table (Parquet file or folder, or CSV: user, item, …): its users can be picked, it gives "
         "popularity and the GBO and CBO baselines",
     )
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another model shown beside LED under LABEL (a run directory, export or published root, e.g. "
+        "als=runs/als); repeat for several",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (the pages have no login: keep it local)")
     p.add_argument("--port", type=number(int, low=0, high=65535), default=8050, help="port; 0: one the system picks")
     p.add_argument("--map", choices=("tsne", "pca"), default="tsne", help="the map's projection (t-SNE: seconds, once)")
@@ -51,7 +59,15 @@ def cmd_look(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ConfigError(f"ledrec look needs the web packages ({exc.name}): pip install -e '.[look]'") from None
     try:
-        look = Look(args.model, args.items, args.events, map_items=args.map_items, map_method=args.map)
+        also = {}
+        for text in args.also:
+            label, sep, where = text.partition("=")
+            if not sep or not label or not where:
+                raise ConfigError(f"--also {text!r}: expected LABEL=DIR, e.g. als=runs/als")
+            if label in also:
+                raise ConfigError(f"--also {label}: given twice")
+            also[label] = where
+        look = Look(args.model, args.items, args.events, map_items=args.map_items, map_method=args.map, also=also)
     except LookError as exc:
         raise ConfigError(str(exc)) from None
     serve(look, args.host, args.port, verbose=args.verbose)

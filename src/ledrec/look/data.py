@@ -104,8 +104,9 @@ class Look:
 
     ``path``: a run directory, a serving export, a published version or a published root; ``items``: an
     item table (file or :class:`ItemTable`); ``events``: an event table (file or folder) whose users can be
-    picked and which gives popularity, GBO and CBO. Raises :class:`DataError` / ``ArtifactError`` (one line)
-    for what cannot be read."""
+    picked and which gives popularity, GBO and CBO; ``also``: more models to show beside LED (label → any
+    directory ``path`` may be; answered as the service answers, by catalogue name). Raises
+    :class:`DataError` / ``ArtifactError`` (one line) for what cannot be read."""
 
     def __init__(
         self,
@@ -116,8 +117,13 @@ class Look:
         map_items: int = 3000,
         map_method: str = "tsne",
         seed: int = 0,
+        also: dict[str, str | Path] | None = None,
     ) -> None:
         start = time.perf_counter()
+        also = dict(also or {})
+        for label in also:
+            if label in SOURCES or not label or len(label) > 40:
+                raise DataError(f"--also {label}=…: name another model by a short label other than {SOURCES}")
         self.path = Path(path)
         # read and check the small inputs first: a typo in --items fails before any model is loaded
         self.metadata = items if isinstance(items, ItemTable) or items is None else read_items(items)
@@ -129,6 +135,16 @@ class Look:
         self.catalogues: dict[str, Catalogue] = {}
         for name, retriever in sorted(retrievers.items()):
             self.catalogues[name] = _catalogue(name, retriever)
+        # the other models, each catalogue answered by the model's catalogue of that name (or its only one)
+        self.also: dict[str, dict[str, tuple[Retriever, str]]] = {}
+        for label, where in also.items():
+            found = retrievers_of(where, RetrieverConfig(exact_below=2**62))
+            self.also[label] = {}
+            for name in self.catalogues:
+                retriever = found.get(name) or (next(iter(found.values())) if len(found) == 1 else None)
+                if retriever is not None:
+                    partition = name if name in retriever.partitions else next(iter(retriever.partitions))
+                    self.also[label][name] = (retriever, partition)
         if source is not None:
             for cat in self.catalogues.values():
                 _add_events(cat, source, len(self.catalogues), seed)
@@ -243,6 +259,24 @@ class Look:
         items, scores = cat.retriever.recommend_many(cat.partition, model_x, k, exclude_seen=True)
         keep = items[0] >= 0
         out["led"] = self.shown(cat, items[0][keep], scores[0][keep], seen)
+        ids = cat.model.item_ids[history]
+        for label, by_catalogue in self.also.items():  # the same history by id, each model its own answer
+            if cat.name not in by_catalogue:
+                out[label] = None
+                continue
+            retriever, partition = by_catalogue[cat.name]
+            theirs = retriever.model.indices(ids)
+            theirs = theirs[theirs >= 0]
+            x = sp.csr_matrix(
+                (np.ones(len(theirs), np.float32), theirs, [0, len(theirs)]),
+                shape=(1, len(retriever.model.item_ids)),
+            )
+            items, scores = retriever.recommend_many(partition, x, k, exclude_seen=True)
+            keep = items[0] >= 0
+            rows = self.shown_ids(cat, retriever.model.item_ids[items[0][keep]].tolist())
+            for row, score in zip(rows, scores[0][keep].tolist(), strict=True):
+                row.score = float(score)
+            out[label] = rows
         return out
 
     def search(self, cat: Catalogue, text: str, limit: int = 20) -> list[Shown]:
