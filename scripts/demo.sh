@@ -66,6 +66,11 @@ try:
         print(f"  {country} (model {r.model_version}): history {history} -> {[i.item_id for i in r.items]}")
     r = stub.Recommend(ledrec_pb2.RecommendRequest(partition=country, item_ids=["no-such-item"], k=5))
     print(f"  {country}, unknown history (cold start: most popular) -> {[i.item_id for i in r.items]}")
+    s = stub.Similar(ledrec_pb2.SimilarRequest(partition=country, item_id=history[0], k=5))
+    print(f"  {country}, items like {history[0]} (Similar) -> {[i.item_id for i in s.items]}")
 finally:
     stop_server(server)
 PY
+echo "
+to look at it in a browser (the page's packages are not in the demo's lock):
+  .venv/bin/pip install -e '.[look]' && .venv/bin/ledrec look $out/published --events $out/events.parquet"
