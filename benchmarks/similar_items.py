@@ -1,6 +1,7 @@
 """Which item-item similarity should ``similar_items`` answer with? Candidates from one fitted LED (its
 decoder or encoder vectors by cosine, the one-item-history score with and without the bias, the query
-vector against the decoder by cosine), the PMI + SVD pre-training vectors, ALS's item factors, and item-kNN
+vector against the decoder by cosine, the score profile, and the closed form's own table: the rows of V Σ² of
+its graph's SVD), the PMI + SVD pre-training vectors, ALS's item factors, and item-kNN
 cosine on the training matrix (the classic baseline), each checked two ways:
 
 * **held-out association** (any dataset): users split 80 / 20 (seeded); everything is fitted on the 80%.
@@ -185,6 +186,9 @@ def main() -> None:
         add(
             f"{tag}: query·decoder cosine", lambda E=E, Q=Q, V=V: neighbours_from(cosine(E @ Q), cosine(V), None, every)
         )
+        if getattr(model, "similarity_table_", None) is not None:  # the closed form: its graph's V Σ² rows
+            W = model.similarity_vectors()
+            add(f"{tag}: graph co-occurrence profile (VΣ²)", lambda W=W: neighbours_from(W, W, None, every))
     emb = pretrain(train, PretrainConfig(dim=128, seed=args.seed))
     add("PMI-SVD cosine (d 128)", lambda: neighbours_from(cosine(emb.vectors), cosine(emb.vectors), None, every))
     als = ALS(random_state=args.seed).fit(train)

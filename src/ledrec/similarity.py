@@ -7,7 +7,8 @@ S_j, which is the cosine of W_i and W_j for W = E Q (VᵀV)^½ — d-dimensional
 docs/similar.md compares it on held-out users and MovieLens genres with the decoder's and the encoder's own
 cosines, the one-item-history score, PMI-SVD vectors and item-kNN cosine: of what LED's tables can give, the
 profile recovers held-out co-occurrence best for both LED variants on both datasets measured, and it needs no
-table beyond the served ones.
+table beyond the served ones. A model with a similarity of its own (the closed form: its graph's V Σ² rows,
+better still) carries it as a table instead (``similarity_table_``, ``ServingModel.similarity_table``).
 """
 
 from __future__ import annotations

@@ -97,3 +97,18 @@ def test_an_extended_graph_serves_like_a_rebuilt_one(tmp_path):
     # a model that is not an extension of the old one is refused, not patched
     other = clustered_model(seed=1, per_cluster=300)
     assert extend_cached_graph(model, other, "", config, tmp_path / "old/index-cache", tmp_path) != "extended"
+
+
+def test_an_own_similarity_table_grows_with_zero_rows_for_the_new_items(tmp_path):
+    import dataclasses
+
+    base = clustered_model()
+    table = np.eye(4, dtype=np.float32)[np.arange(len(base.item_ids)) // 50]  # the cluster, as a similarity
+    model = dataclasses.replace(base, similarity_table=table)
+    folded = fold_in(model, recent_events({"new-a": 2})).model
+    folded.validate()
+    assert folded.similarity_table.shape == (len(folded.item_ids), 4)
+    np.testing.assert_array_equal(folded.similarity_table[: len(base.item_ids)], table)
+    assert not folded.similarity[-1].any()  # alike to nothing until the next retrain
+    folded.save(tmp_path / "folded")
+    assert ServingModel.load(tmp_path / "folded").version == folded.version

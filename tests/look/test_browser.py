@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="ledrec look needs the look extra: pip install -e '.[look]'")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the dev extra)")
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -58,7 +59,8 @@ def site(world):
 
 def test_a_history_typed_by_title_its_neighbours_the_map_and_the_daily_job(site, artifacts):
     browser = chromium()
-    wait = WebDriverWait(browser, 30)
+    # (a page replaced between finding an element and reading it: look again, as a person's eyes would)
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
     try:
         browser.get(site + "?catalogue=fr")
         for words, item in (("toy story", "m21"), ("aladdin", "m25")):

@@ -157,3 +157,28 @@ def test_the_command_answers_by_id_and_by_title_with_metadata(exports, tmp_path,
         assert main(["similar", str(exports[0]), *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
+
+
+def test_the_spectral_closed_form_serves_its_own_similarity_table(tmp_path):
+    """LED's closed form answers by its graph's co-occurrence profile (rows of V Σ²), kept by model.save,
+    carried by the export (part of its version) and by a run directory served as it is."""
+    from ledrec.models.led import LED
+
+    rng = np.random.default_rng(1)
+    X = sp.csr_matrix((rng.random((300, 120)) < 0.08).astype(np.float32))
+    model = LED(variant="spectral", dim=16).fit(X)
+    model.item_ids = np.array([f"m{i}" for i in range(120)])
+    table = model.similarity_table_
+    assert table.shape == (120, 16) and np.allclose(np.linalg.norm(table[X.getnnz(axis=0) > 0], axis=1), 1)
+    model.save(tmp_path / "saved")
+    export = from_model(model, model.item_ids)
+    for served in (export, ServingModel.from_run(tmp_path / "saved")):
+        np.testing.assert_array_equal(served.similarity_table, table)
+        np.testing.assert_allclose(served.similarity, table, atol=1e-6)
+    export.save(tmp_path / "export")
+    again = ServingModel.load(tmp_path / "export")
+    np.testing.assert_array_equal(again.similarity_table, table)
+    import dataclasses
+
+    assert dataclasses.replace(export, similarity_table=None).version != export.version  # part of what is served
+    assert [i for i, _ in model.similar_items("m5", k=5)] == exact_answer(again, "", 5, 5)

@@ -205,4 +205,8 @@ def _extended(
         item_bias=np.concatenate([model.item_bias, bias]).astype(np.float32),
         partitions=partitions,
         info={**model.info, "folded_in": {"items": len(ids), "from": model.version}},
+        # a folded-in item has no row of the fit's own similarity: alike to nothing until the next retrain
+        similarity_table=None
+        if model.similarity_table is None
+        else np.vstack([model.similarity_table, np.zeros((len(ids), model.similarity_table.shape[1]), np.float32)]),
     )

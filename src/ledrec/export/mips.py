@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from ledrec.errors import ConfigError, check_k
 from ledrec.io import MANIFEST, ArtifactError, load_artifact, read_manifest, save_artifact
-from ledrec.similarity import profile_vectors
+from ledrec.similarity import profile_vectors, unit_rows
 
 DEFAULT_PARTITION = ""  # a model exported without partitions serves one catalogue under this name
 KIND = "serving-model"
@@ -63,6 +63,9 @@ class ServingModel:
     reduce: str = "mean"  # u = sum / T ("mean") or sum / √T ("sqrt")
     partitions: dict[str, np.ndarray] = field(default_factory=dict)  # name → sorted item indices
     info: dict[str, Any] = field(default_factory=dict)  # model name, dataset, params
+    # (I, k) float32 or None: the rows whose cosine is the item-item similarity, where the model has its own
+    # (the spectral closed form: its graph's co-occurrence profile); None: the score profile of the tables
+    similarity_table: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         put = object.__setattr__  # (frozen) derived state, set once here
@@ -88,8 +91,11 @@ class ServingModel:
 
     @cached_property
     def similarity(self) -> np.ndarray:
-        """(I, d) float32 unit rows whose inner product is the item-item similarity the Similar call answers
-        (the score profile of :mod:`ledrec.similarity`: what ``similar_items`` of the fitted model gives)."""
+        """(I, k) float32 unit rows whose inner product is the item-item similarity the Similar call answers
+        — what ``similar_items`` of the fitted model gives: its own similarity table where it has one, else
+        the score profile of its tables (:mod:`ledrec.similarity`; docs/similar.md)."""
+        if self.similarity_table is not None:
+            return unit_rows(self.similarity_table)
         return profile_vectors(self.encoder_vectors, self.query_map, self.item_vectors)
 
     def validate(self, source: str = "model") -> None:
@@ -124,7 +130,15 @@ class ServingModel:
             self.query_map.dtype == np.float32 and self.query_map.shape == (d, d),
             f"query_map must be ({d}, {d}) float32, not {self.query_map.dtype} {self.query_map.shape}",
         )
-        for name in ("item_vectors", "encoder_vectors", "item_bias", "query_map"):
+        table = self.similarity_table
+        if table is not None:
+            check(
+                table.dtype == np.float32 and table.ndim == 2 and table.shape[0] == n and table.shape[1] > 0,
+                f"similarity_table must be ({n}, k) float32, not {table.dtype} {table.shape}",
+            )
+        for name in ("item_vectors", "encoder_vectors", "item_bias", "query_map", "similarity_table"):
+            if getattr(self, name) is None:
+                continue
             bad = np.size(getattr(self, name)) - int(np.isfinite(getattr(self, name)).sum())
             check(bad == 0, f"{name} has {bad} values that are not finite (NaN or inf)")
         check(self.reduce in REDUCTIONS, f"reduce must be one of {REDUCTIONS}, not {self.reduce!r}")
@@ -244,6 +258,8 @@ class ServingModel:
         }
         if not self.tied:
             arrays["encoder_vectors"] = self.encoder_vectors
+        if self.similarity_table is not None:
+            arrays["similarity_table"] = self.similarity_table
         return arrays
 
     @property
@@ -297,6 +313,7 @@ class ServingModel:
             reduce=reduce,
             partitions=partitions,
             info=info or {},
+            similarity_table=None if "similarity_table" not in a else np.asarray(a["similarity_table"]),
         )
 
     @classmethod
@@ -327,6 +344,7 @@ class ServingModel:
         vectors = np.ascontiguousarray(arrays["item_vectors_"], dtype=np.float32)
         n, d = vectors.shape if vectors.ndim == 2 else (0, 0)
         encoder = arrays.get("encoder_vectors_")  # an untied LED's encoder table (absent: tied)
+        table = arrays.get("similarity_table_")  # the spectral closed form's own similarity (absent: none)
         model = cls(
             item_ids=np.asarray(ids["item_ids"]).astype(str),
             encoder_vectors=vectors if encoder is None else np.ascontiguousarray(encoder, dtype=np.float32),
@@ -340,6 +358,7 @@ class ServingModel:
                 "run_dir": str(run_dir),
                 "dataset": manifest.get("dataset"),
             },
+            similarity_table=None if table is None else np.ascontiguousarray(table, dtype=np.float32),
         )
         model.validate(str(run_dir))
         return model
@@ -395,8 +414,9 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
     """The serving form of a fitted LED or raw-SVD model (the models whose user vector is a mean of item
     vectors: no per-user parameter, and one inner product per item)."""
     name = getattr(model, "name", type(model).__name__)
-    encoder = None
+    encoder, table = None, None
     if name == "led":
+        table = getattr(model, "similarity_table_", None)
         vectors, bias, qmap, reduce = model.item_vectors_, model.item_bias_, model.query_map_, model.reduction()
         own = getattr(model, "encoder_vectors_", None)  # untied: the encoder's own table; tied: the same array
         if own is not None and own is not vectors:
@@ -418,6 +438,7 @@ def from_model(model: Any, item_ids: np.ndarray, partitions: dict[str, np.ndarra
         reduce=reduce,
         partitions=partitions or {},
         info={"model": name, "params": model.used_params() if hasattr(model, "used_params") else model.get_params()},
+        similarity_table=None if table is None else np.ascontiguousarray(table, dtype=np.float32),
     )
 
 

@@ -187,7 +187,7 @@ class LED(LEDTables):
         e = self.estimator_
         self._set_tables(e._encoder_vectors(), e.item_vectors_, e.item_bias_, e.query_map_, e.reduction())
         self.best_epoch_, self.history_, self.train_s_ = e.best_epoch_, e.history_, e.train_s_
-        for name in ("pretrain_stats_", "wls_history_", "sparse_gradients_"):
+        for name in ("pretrain_stats_", "wls_history_", "sparse_gradients_", "similarity_table_"):
             if hasattr(e, name):
                 setattr(self, name, getattr(e, name))
         return self

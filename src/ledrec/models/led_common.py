@@ -25,7 +25,7 @@ import scipy.sparse as sp
 
 from ledrec.config import Option
 from ledrec.models.base import Recommender
-from ledrec.similarity import profile_vectors
+from ledrec.similarity import profile_vectors, unit_rows
 
 LARGE_CATALOGUE = 20_000  # items from which "auto" is "large"
 COLD_START_BIAS = 0.1  # a solved start's bias: 0.1 × centred log-popularity (orders the cold start, breaks ties)
@@ -128,7 +128,12 @@ class LEDTables(Recommender):
         return (q @ self.item_vectors_.T + self.item_bias_).astype(np.float32)  # (n, I)
 
     def similarity_vectors(self) -> np.ndarray:
-        """The score profile W ∝ E Q (VᵀV)^½ (:mod:`ledrec.similarity`), computed once per fitted tables."""
+        """The member's own similarity table where it has one (``similarity_table_``: the spectral closed
+        form's), else the score profile W ∝ E Q (VᵀV)^½ (:mod:`ledrec.similarity`), computed once per fitted
+        tables."""
+        own = getattr(self, "similarity_table_", None)
+        if own is not None:
+            return unit_rows(own)
         tables = (self._encoder_vectors(), self.query_map_, self.item_vectors_)
         cached = getattr(self, "_profile_cache", None)
         if cached is None or any(a is not b for a, b in zip(cached[0], tables, strict=True)):
@@ -148,6 +153,8 @@ class LEDTables(Recommender):
         state = {"item_vectors_": self.item_vectors_, "item_bias_": self.item_bias_, "query_map_": self.query_map_}
         if self._encoder_vectors() is not self.item_vectors_:  # untied: the encoder's own table
             state["encoder_vectors_"] = self._encoder_vectors()
+        if getattr(self, "similarity_table_", None) is not None:  # the closed form's own similarity
+            state["similarity_table_"] = self.similarity_table_
         return state
 
 

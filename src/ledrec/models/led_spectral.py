@@ -4,6 +4,7 @@ GF-CF's filter (Shen et al., CIKM 2021) of R̃ = D_u^-½ R D_i^-½, through one 
 the encoder's item vectors D^-β V (optionally weighted by a smooth filter of Σ), the decoder's D^β V, a
 small popularity bias as tie-breaker, both scaled so that a user's top logit is ``init_scale``² — a user
 vector averaging the encoder's rows and one inner product with the decoder's rebuild the filter's ranking.
+Its similar items come from the same decomposition (``similarity_table_``: rows of V Σ²).
 No gradient step; seconds on every board (``ledrec.pretrain.spectral`` has the algebra).
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Self
 
+import numpy as np
 import scipy.sparse as sp
 
 from ledrec.config import Option
 from ledrec.data.splits import EvalSet
 from ledrec.models.led_common import INIT_SCALE, PRESET, REDUCE, LEDTables, cold_start_bias, logit_scaled
+from ledrec.similarity import unit_rows
 
 SPECTRAL_OPTIONS = (
     Option(
@@ -96,6 +99,12 @@ class SpectralLED(LEDTables):
             n_iter=p["svd_iter"],
             random_state=self.random_state,
         )
+        # its item-item similarity: rows of V Σ², whose cosines are those of the rows of the rank-d
+        # co-occurrence R̃ᵀR̃ = V Σ² Vᵀ — two items alike when the graph puts them with the same items
+        # (docs/similar.md: closer to held-out co-occurrence than the tables' score profile, and item-kNN)
+        degree = np.asarray((graph != 0).sum(axis=0)).ravel().astype(np.float64)
+        basis = decoder / np.where(degree > 0, degree, 1.0)[:, None] ** exponent  # (the decoder is D^β V)
+        self.similarity_table_ = unit_rows(basis * singular.astype(np.float64) ** 2)
         self.pretrain_stats_ = {"spectral_exponent": exponent, "top_singular_value": float(singular[0])}
         encoder, decoder = logit_scaled(graph, encoder, decoder, p["reduce"], p["init_scale"], self.random_state)
         bias = cold_start_bias(X if targets is None else sp.csr_matrix(targets))
