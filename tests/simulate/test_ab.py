@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ledrec.cli import main
+from ledrec.errors import ConfigError
 from ledrec.simulate.ab import SimulationConfig, simulate
 from ledrec.simulate.report import analyse, bootstrap_means, write_report
 from ledrec.simulate.world import ProductionConfig
@@ -67,8 +68,34 @@ def test_bootstrap_interval_covers_the_mean():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="warmup"):
+    with pytest.raises(ConfigError, match="warmup"):
         SimulationConfig(test_days=2, warmup_days=2)
+    with pytest.raises(ConfigError, match="SimulationConfig: banner_size must be an int >= 1, not 0"):
+        SimulationConfig(banner_size=0)
+    with pytest.raises(ConfigError, match="led_score must be one of"):
+        SimulationConfig(led_score="z")
+    with pytest.raises(ConfigError, match="candidates_per_source"):
+        SimulationConfig(banner_size=8, candidates_per_source=6)
+
+
+@pytest.mark.parametrize("command", ["ab", "sweep"])
+def test_every_option_is_a_flag_with_its_declared_default_and_bounds(command, capsys):
+    from ledrec.cli import build_parser
+    from ledrec.config import field_options
+
+    args = build_parser().parse_args(["simulate", command])
+    skipped = {"ab": {"seed"}, "sweep": {"n_users", "n_items", "seed"}}[command]
+    for cls in (ProductionConfig, SimulationConfig):
+        for o, _ in field_options(cls):
+            if not (cls is ProductionConfig and o.name in skipped) and not (command == "sweep" and o.name == "seed"):
+                assert getattr(args, o.name) == o.default, o.name
+    # a flag refuses what its field refuses, in one line, exit 2
+    for bad in (["--bootstrap", "5"], ["--led-score", "z"]):
+        with pytest.raises(SystemExit) as exit:
+            main(["simulate", command, *bad, "--out", "x"])
+        assert exit.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "bootstrap must be an int >= 10" in err[0] and "led_score must be one of" in err[1]
 
 
 def test_cli_generate_and_ab(tmp_path, capsys):
@@ -129,3 +156,14 @@ def test_confidence_intervals_cover_a_planted_uplift():
     stats = analyse(_planted(0, 0.1, 0.25, n_users=30_000))
     assert stats["uplift"]["clicks"]["order_C_B_A_separated"]
     assert abs(stats["uplift"]["clicks"]["C_over_A_normalised_by_B"] - 2.5) < 0.6
+
+
+def test_saved_system_serves_the_led_score_its_ranker_learned_on(tmp_path):
+    from dataclasses import replace
+
+    from ledrec.twostage.artifact import load_system
+
+    for score in ("log_lift", "raw"):
+        simulate(replace(SMALL, test_days=2, led_score=score), progress=False, save_system_dir=str(tmp_path / score))
+        led = load_system(tmp_path / score).system.sources[2]
+        assert led.name == "led" and led.score == score

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from ledrec.models.led import LED
-from ledrec.twostage.candidates import CBO, GBO, LEDSource, top_per_group
+from ledrec.twostage.candidates import CBO, GBO, LEDSource, top_per_group, with_trigger
 
 rng = np.random.default_rng(0)
 N_USERS, N_ITEMS, N_MERCHANTS = 300, 120, 4
@@ -63,3 +64,53 @@ def test_led_source_equals_brute_force_restricted_scoring():
         expected = own[np.argsort(-full[row, own], kind="stable")][:6]
         np.testing.assert_array_equal(items[row], expected)
         np.testing.assert_allclose(scores[row], full[row, expected], rtol=1e-5, atol=1e-5)
+
+
+def test_led_source_log_lift_is_the_merchants_softmax_over_uniform():
+    model = LED(dim=8, epochs=2, init="random", random_state=0)
+    model.progress = False
+    model.fit(X)
+    raw = LEDSource(model, ITEM_MERCHANT, N_MERCHANTS)
+    lift = LEDSource(model, ITEM_MERCHANT, N_MERCHANTS, score="log_lift")
+    merchants = rng.integers(0, N_MERCHANTS, 15)
+    k = int(np.bincount(ITEM_MERCHANT).max())  # the merchant's whole catalogue
+    items, scores = lift.propose(X[:15], merchants, k)
+    np.testing.assert_array_equal(items, raw.propose(X[:15], merchants, k)[0])  # the same candidates
+    full = model.score(X[:15]).astype(np.float64)
+    for row, m in enumerate(merchants):
+        own = ITEM_MERCHANT == m
+        n_m = int(own.sum())
+        s = full[row, own]
+        expected = s - np.log(np.exp(s - s.max()).sum()) - s.max() + np.log(n_m)
+        got = scores[row, :n_m]
+        np.testing.assert_allclose(np.sort(got), np.sort(expected), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(np.exp(got).sum(), n_m, rtol=1e-4)  # a distribution, times n_m
+    # a constant added to every score of a user (a shift of the softmax's input) leaves the log-lift as it is
+    model.item_bias_ = model.item_bias_ + 3.0
+    np.testing.assert_allclose(lift.propose(X[:15], merchants, k)[1], scores, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="score"):
+        LEDSource(model, ITEM_MERCHANT, N_MERCHANTS, score="z")
+
+
+def test_with_trigger_weighs_the_viewed_item_and_keeps_the_support():
+    model = LED(dim=8, epochs=1, init="random", random_state=0)
+    model.progress = False
+    model.fit(X)
+    led = LEDSource(model, ITEM_MERCHANT, N_MERCHANTS)
+    h = X[:40]
+    trigger = np.array([row.indices[0] if row.nnz else 7 for row in h])  # an item of each history (7: empty)
+    E = getattr(model, "encoder_vectors_", model.item_vectors_)
+    mean = np.asarray(h @ E) / np.maximum(np.diff(h.indptr), 1)[:, None]
+    np.testing.assert_allclose(led.user_vectors(with_trigger(h, trigger, 0.0)), mean, rtol=1e-5, atol=1e-6)
+    for share in (0.3, 0.9):
+        w = with_trigger(h, trigger, share)
+        np.testing.assert_allclose(np.asarray(w.sum(axis=1)).ravel(), 1.0)
+        # what reads only which items a user had (GBO, CBO, the ranker) sees the same rows
+        np.testing.assert_array_equal((w > 0).toarray(), (h > 0).toarray() | (np.arange(N_ITEMS) == trigger[:, None]))
+        expected = (1 - share) * mean + share * E[trigger]
+        empty = np.diff(h.indptr) == 0
+        expected[empty] = E[trigger[empty]]  # no history: the trigger alone
+        np.testing.assert_allclose(led.user_vectors(w), expected, rtol=1e-4, atol=1e-5)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="share"):
+            with_trigger(h, trigger, bad)

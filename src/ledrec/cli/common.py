@@ -1,12 +1,11 @@
 """What the command groups share: the data flags and protocol options (and the data they name), list
-flags of searchable model options, one flag per field of a config dataclass, and how a group registers
-its parsers."""
+flags of searchable model options, and how a group registers its parsers. (A configuration dataclass's
+flags are :func:`ledrec.config.add_flags`'.)"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from ledrec.config import number
@@ -197,26 +196,3 @@ def prepared_data(args: argparse.Namespace) -> PreparedData:
         feedback=feedback_list(args),
         protocol_options=protocol_options(args),
     )
-
-
-# ------------------------------------------------------------------------------------------------ dataclasses
-def add_dataclass_flags(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One --flag per field of a config dataclass, typed and defaulted from the dataclass."""
-    defaults = cls()
-    for f in fields(cls):
-        if f.name in skip:
-            continue
-        p.add_argument(
-            f"--{flag(f.name)}",
-            dest=f.name,
-            type=type(getattr(defaults, f.name)),
-            default=getattr(defaults, f.name),
-            help=f.name.replace("_", " "),
-        )
-
-
-def from_flags(args: argparse.Namespace, cls: type, **extra: Any) -> Any:
-    """An instance of the dataclass ``cls`` from the flags of :func:`add_dataclass_flags` (``extra`` adds
-    or overrides fields)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in vars(args).items() if k in names and k not in extra}, **extra)

@@ -53,9 +53,12 @@ def analyse(result: SimulationResult) -> dict[str, Any]:
             "C_over_A": _ratio(point["C"], point["A"], -1.0),
             "B_over_A_ci95": _ratio_ci(b, a, -1.0),
             "C_over_A_ci95": _ratio_ci(cc, a, -1.0),
+            "C_over_B": _ratio(point["C"], point["B"], -1.0),  # the question LED answers: does it add to B?
+            "C_over_B_ci95": _ratio_ci(cc, b, -1.0),
             "C_over_A_normalised_by_B": _ratio(point["C"] - point["A"], point["B"] - point["A"]),
             "normalised_ci95": _ratio_ci(cc - a, b - a),
             "order_C_B_A_separated": bool(ci["C"][0] > ci["B"][1] and ci["B"][0] > ci["A"][1]),
+            "order_C_B_A_point": bool(point["C"] > point["B"] > point["A"]),
         }
     for p, flags in result.shown_sources.items():
         n = max(len(flags), 1)
@@ -75,6 +78,39 @@ def analyse(result: SimulationResult) -> dict[str, Any]:
                 "quartiles": np.percentile(pops, [25, 75]).tolist(),
                 "displays": len(pops),
             }
+    out["truth"] = truth_summary(result.diagnostics)
+    return out
+
+
+def truth_summary(diagnostics: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Per population, the averages of :func:`~ledrec.simulate.ab.truth_diagnostics`' sums: coverage of the
+    merchant's catalogue by the candidates, expected clicks per banner (oracle, the candidates' best, shown,
+    and shown had the ranker been blind to LED's features) and, per source, precision against the ground
+    truth's top k, mean P₀ and share on the browsed intent."""
+    out: dict[str, Any] = {}
+    for p, d in diagnostics.items():
+        n = d.get("requests", 0.0)
+        if not n:
+            continue
+        out[p] = {
+            "requests": int(n),
+            "candidates_per_request": d["candidates"] / n,
+            "coverage": d["candidates"] / d["merchant_items"],
+            "clicks_per_banner": {k: d[k] / n for k in ("oracle", "ceiling", "shown", "shown_without_led") if k in d},
+            # > 0: the ranker's LED features raise the expected clicks of C's banners, < 0 they lower them
+            "led_features_gain": _ratio(d["shown"], d["shown_without_led"], -1.0) if "shown_without_led" in d else None,
+            "candidate_efficiency": _ratio(d["ceiling"], d["oracle"]),
+            "ranking_efficiency": _ratio(d["shown"], d["ceiling"]),
+            "sources": {
+                s: {
+                    "precision": d[f"{s}.hits"] / d[f"{s}.proposed"],
+                    "mean_p0": d[f"{s}.p0"] / d[f"{s}.proposed"],
+                    "intent_share": d[f"{s}.intent"] / d[f"{s}.proposed"],
+                }
+                for s in SOURCES
+                if d.get(f"{s}.proposed")
+            },
+        }
     return out
 
 
@@ -203,7 +239,9 @@ def markdown(result: SimulationResult, stats: dict[str, Any], command: str) -> s
         f"World: {c.world.n_users:,} users, {c.world.n_items:,} items, {c.world.n_merchants} merchants, "
         f"{c.world.n_countries} countries, {c.world.n_categories} categories; {c.world.days} pre-period days, "
         f"{c.test_days} test days of which the first {c.warmup_days} (random ranking, exploration) are not "
-        f"reported; banners of {c.banner_size} from {c.candidates_per_source} candidates per source; seed {c.seed}.  ",
+        f"reported; banners of {c.banner_size} from {c.candidates_per_source} candidates per source; LED's query "
+        f"gives the viewed item a share {c.trigger_share:g}, the ranker reads its {c.led_score} score; "
+        f"seed {c.seed}.  ",
         f"Wall time: {result.timings['total_s']:.0f} s (models of the pre-period {result.timings['models_s']:.0f} s).",
         "",
         "## Answers",
@@ -260,6 +298,34 @@ def markdown(result: SimulationResult, stats: dict[str, Any], command: str) -> s
             f"| {s.upper()} | {row['displays']:,} | {row['median']:.0f} | "
             f"{row['quartiles'][0]:.0f}–{row['quartiles'][1]:.0f} |"
         )
+    if stats.get("truth"):
+        lines += [
+            "",
+            "## Candidates and banners against the ground truth",
+            "",
+            f"On {c.diagnostic_requests:,} requests per population and reported day: P₀ = the true P(click) at the "
+            "first position; *coverage* = distinct candidates ÷ the merchant's items; expected clicks per banner of "
+            "the best banner of the merchant's catalogue (*oracle*), of the best the candidates allow, of the one "
+            "shown, and of the one the ranker shows when blind to LED's features (population C); per source, "
+            "*precision* = share of its candidates among the merchant's true top "
+            f"{c.candidates_per_source} by P₀, and the share on the browsed category or its complement.",
+            "",
+            "| population | candidates | coverage | oracle | candidates' best | shown | shown, LED features zeroed "
+            "| precision | on the browsed intent |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p, t in stats["truth"].items():
+            k = t["clicks_per_banner"]
+            blind = k.get("shown_without_led")
+            src = t["sources"]
+            lines.append(
+                f"| {p} | {t['candidates_per_request']:.1f} | {t['coverage']:.0%} | {k['oracle']:.3f} | "
+                f"{k['ceiling']:.3f} | {k['shown']:.3f} | {'–' if blind is None else f'{blind:.3f}'} | "
+                + ", ".join(f"{s.upper()} {v['precision']:.2f}" for s, v in src.items())
+                + " | "
+                + ", ".join(f"{s.upper()} {v['intent_share']:.0%}" for s, v in src.items())
+                + " |"
+            )
     coefs = result.ranker_coefficients
     if coefs:
         lines += [

@@ -68,6 +68,7 @@ def save_system(
     item_ids: np.ndarray,
     merchant_ids: np.ndarray,
     candidates_per_source: int,
+    led_score: str = "raw",
 ) -> Path:
     directory = Path(directory)
     led.save(directory / "model")
@@ -91,6 +92,7 @@ def save_system(
         "n_categories": catalog.n_categories,
         "candidates_per_source": candidates_per_source,
         "objective": ranker.objective,
+        "led_score": led_score,  # the ranker learned on this form of LED's score: serve the same
     }
     return save_artifact(directory / "system", KIND, arrays, config=config)
 
@@ -112,6 +114,7 @@ def load_system(directory: str | os.PathLike[str]) -> SavedSystem:
     led = SimpleNamespace(**led_arrays, reduce=reduce)
     ranker_arrays = {k.removeprefix("ranker."): v for k, v in a.items() if k.startswith("ranker.")}
     ranker = Ranker.from_arrays(ranker_arrays, cfg["objective"])
-    sources = [gbo, cbo, LEDSource(led, catalog.merchant, catalog.n_merchants)]
+    # (a system saved before the choice existed ranked on the raw score)
+    sources = [gbo, cbo, LEDSource(led, catalog.merchant, catalog.n_merchants, cfg.get("led_score", "raw"))]
     system = TwoStage(sources, catalog, ranker, cfg["candidates_per_source"])
     return SavedSystem(system, a["popularity"], a["item_ids"], a["merchant_ids"])

@@ -114,26 +114,58 @@ class Centroids:
         return np.argmin((x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None, :], axis=1)
 
 
+LED_SCORES = ("raw", "log_lift")
+
+
+def with_trigger(histories: sp.csr_matrix, trigger: np.ndarray, share: float) -> sp.csr_matrix:
+    """Histories weighted for LED's encoder: row r's items share 1 - ``share`` equally and the item
+    ``trigger[r]`` (the one just viewed, which the banner follows) gets ``share`` more; the rows sum to 1,
+    so LED's mean encoder gives (1 - share)·mean(history) + share·v_trigger. The support is the history's
+    and the trigger's, so whatever reads only which items a user had (GBO, CBO, the ranker's category
+    share) sees what it saw. ``share`` = 0: the plain mean; ``share`` < 1."""
+    if not 0.0 <= share < 1.0:  # (at 1 the history's weights would be 0: gone from what the others read)
+        raise ValueError(f"share must be in [0, 1), not {share!r}")
+    n = histories.shape[0]
+    h = sp.csr_matrix(histories, dtype=np.float64, copy=True)
+    h.data[:] = 1.0
+    lengths = np.diff(h.indptr)
+    h = sp.diags(np.where(lengths > 0, (1.0 - share) / np.maximum(lengths, 1), 0.0)) @ h
+    shares = np.where(lengths > 0, share, 1.0)  # an empty history: the trigger alone
+    h = h + sp.csr_matrix((shares, (np.arange(n), trigger)), shape=histories.shape)
+    return sp.csr_matrix(h)
+
+
 class LEDSource:
-    """The merchant's items by LED score ⟨u·PᵀP, v_i⟩ + b_i. ``model``: a fitted
+    """The merchant's items by LED score s_i = ⟨u·PᵀP, v_i⟩ + b_i. ``model``: a fitted
     :class:`~ledrec.models.led.LED`, or anything with its learned arrays ``item_vectors_`` (I, d),
     ``item_bias_`` (I,), ``query_map_`` (d, d) and its ``reduce`` (what the service loads from disk, without
-    the training stack)."""
+    the training stack).
+
+    ``score``, what ``propose`` returns beside the items (the ranker's ``led_score`` feature; the order is the
+    same either way): ``raw``, s_i itself; ``log_lift``, log(n_m · softmax_m(s)_i) — the log of the
+    probability the model gives item i among the merchant's n_m items, over the uniform 1/n_m. The softmax
+    does not change under a constant added to every score of a user, so the raw score's level differs from
+    user to user for no reason the user's clicks know of; the log-lift removes that offset and is comparable
+    across requests, as one logistic ranker over everyone's displays needs (docs/twostage.md measures both)."""
 
     name = "led"
 
-    def __init__(self, model: Any, item_merchant: np.ndarray, n_merchants: int) -> None:
-        self.model, self.item_merchant, self.n_merchants = model, item_merchant, n_merchants
+    def __init__(self, model: Any, item_merchant: np.ndarray, n_merchants: int, score: str = "raw") -> None:
+        if score not in LED_SCORES:
+            raise ValueError(f"score must be one of {', '.join(LED_SCORES)}, not {score!r}")
+        self.model, self.item_merchant, self.n_merchants, self.score = model, item_merchant, n_merchants, score
         self.by_merchant = [np.flatnonzero(item_merchant == m) for m in range(n_merchants)]
 
     def user_vectors(self, histories: sp.csr_matrix) -> np.ndarray:
-        """(n, d) the encoder of LED: mean (or 1/√T-scaled sum) of each history's item vectors."""
-        lengths = np.diff(histories.indptr).astype(np.float32)
+        """(n, d) the encoder of LED: mean (or 1/√T-scaled sum) of each history's item vectors. A history's
+        values weigh its items (T = their sum): a binary history is the plain mean; one that gives the item
+        just viewed a larger weight asks LED about the current intent more than the long-term one."""
+        lengths = np.asarray(histories.sum(axis=1), dtype=np.float32).ravel()
         reduce = self.model.reduction() if hasattr(self.model, "reduction") else self.model.reduce
         norm = lengths if reduce == "mean" else np.sqrt(lengths)
         encoder = getattr(self.model, "encoder_vectors_", self.model.item_vectors_)  # (untied: its own table)
         u = np.asarray(sp.csr_matrix(histories, dtype=np.float32) @ encoder)  # (n, d)
-        return u / np.maximum(norm, 1.0)[:, None]
+        return u / np.where(norm > 0, norm, 1.0)[:, None]
 
     def propose(self, histories: sp.csr_matrix, merchants: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         m = self.model
@@ -148,5 +180,8 @@ class LEDSource:
             top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
             top = np.take_along_axis(top, np.argsort(-np.take_along_axis(s, top, 1), axis=1), 1)
             items[rows, :kk] = cand[top]
+            if self.score == "log_lift":  # log-softmax over the merchant's items (stable), + log n_m
+                top_s = s.max(axis=1, keepdims=True)
+                s = s - top_s - np.log(np.exp(s - top_s).sum(axis=1, keepdims=True)) + np.log(len(cand))
             scores[rows, :kk] = np.take_along_axis(s, top, 1)
         return items, scores
