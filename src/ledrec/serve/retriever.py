@@ -150,13 +150,8 @@ class Retriever:
             raise RequestError(f"{len(item_ids)} history items; at most {cfg.max_history} are accepted")
         if allowed_item_ids is not None and len(allowed_item_ids) > cfg.max_allowed:
             raise RequestError(f"{len(allowed_item_ids)} allowed items; at most {cfg.max_allowed} are accepted")
-        if not partition and len(self.partitions) == 1:  # one catalogue: a client need not name it
-            partition = next(iter(self.partitions))
-        catalogue = self.partitions.get(partition)
-        if catalogue is None:
-            raise RequestError(
-                f"unknown partition {clip(partition)}; this model serves {len(self.partitions)} partitions"
-            )
+        partition = self._partition(partition)
+        catalogue = self.partitions[partition]
         t0 = time.perf_counter()
         history, unknown = self.model.lookup(item_ids)
         query = self.model.user_vector(history)  # (d,)
@@ -207,7 +202,8 @@ class Retriever:
         return Similar(ids, scores.tolist(), {"knn": time.perf_counter() - t0})
 
     def _partition(self, partition: str) -> str:
-        """The catalogue a request names ("" names the only one); RequestError for another."""
+        """The catalogue a request names ("" names the only one: a client need not name it); RequestError for
+        another."""
         if not partition and len(self.partitions) == 1:
             return next(iter(self.partitions))
         if partition not in self.partitions:
