@@ -553,11 +553,13 @@ def graph_params(model: ServingModel, partition: str, config: RetrieverConfig) -
         return dict(config.index_params)
     if config.form != "auto":
         return {**config.index_params, "form": config.form}
-    key = (model.version, partition, config.index, json.dumps(config.index_params, sort_keys=True))
+    # the graph's build parameters only: another --ef searches the same graph (the cache key leaves it out too)
+    build = {k: v for k, v in config.index_params.items() if k != "ef_search"}
+    key = (model.version, partition, config.index, json.dumps(build, sort_keys=True))
     if key in _FORMS:
         _FORMS.move_to_end(key)
     else:
-        _FORMS[key] = choose_form(model, model.partitions[partition], config.index, config.index_params)
+        _FORMS[key] = choose_form(model, model.partitions[partition], config.index, build)
         while len(_FORMS) > FORMS_KEPT:
             _FORMS.popitem(last=False)  # the least recently used
     return {**config.index_params, "form": _FORMS[key]}
@@ -567,8 +569,9 @@ def choose_form(
     model: ServingModel, catalogue: np.ndarray, index: str, params: dict[str, Any], sample: int = 2000, seed: int = 0
 ) -> str:
     """ "ip" or "nn": the form whose graph finds more of the exact top-10 on a seeded sample of the catalogue
-    (``sample`` items, 32 queries of 3 random items each, the index's own parameters); "nn", the measured
-    default for trained vectors, unless "ip" is ahead by more than .02."""
+    (``sample`` items, 32 queries of 3 random items each, the index's own build parameters, searched at its
+    default effort; the same answer every time); "nn", the measured default for trained vectors, unless "ip"
+    is ahead by more than .02."""
     rng = np.random.default_rng(seed)
     items = catalogue if len(catalogue) <= sample else np.sort(rng.choice(catalogue, sample, replace=False))
     vectors = model.mips_items(items)
@@ -578,8 +581,9 @@ def choose_form(
     k = min(10, len(items))
     truth, _ = ExactIndex(vectors).search(queries, k)
     recall = {}
+    one_thread = {"threads": 1} if index == "hnswlib" else {}  # (a graph built on one thread is reproducible)
     for form in ("nn", "ip"):
-        found, _ = build_index(index, vectors, **{**params, "form": form}).search(queries, k)
+        found, _ = build_index(index, vectors, **{**params, **one_thread, "form": form}).search(queries, k)
         recall[form] = float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found, truth, strict=True)]))
     chosen = "ip" if recall["ip"] > recall["nn"] + 0.02 else "nn"
     log.info("MIPS form %s (sample recall@%d: nn %.3f, ip %.3f)", chosen, k, recall["nn"], recall["ip"])
